@@ -1,0 +1,7 @@
+"""fastdense: dense neural networks trained on the CPU by Cython kernels."""
+from . import optimizers
+from .layers import Dense
+
+__version__ = "0.1.0"
+
+__all__ = ["Dense", "optimizers", "__version__"]

@@ -28,7 +28,9 @@ Measured choices (NumPy 2.4, float32, per call; 32×10 is the ``seed`` workload,
   preallocated bool buffer: 1.4 µs / 12 µs; ``np.multiply(d, a > 0, out=d)`` costs the same
   plus an allocation, ``d[a <= 0] = 0`` is 1.3 µs but 196 µs at 128×512;
 * the bias gradient ``np.matmul(ones, d, out=db)`` (one GEMV): 0.75 µs / 2.7 µs, against
-  1.9 µs / 5.7 µs for ``np.sum(d, axis=0, out=db)``.
+  1.9 µs / 5.7 µs for ``np.sum(d, axis=0, out=db)``;
+* the batch gather ``np.take(X, idx, axis=0, out=buf, mode="clip")``: 0.85 µs / 6.3 µs
+  (X 1000×10 / 8192×784), against 1.1 µs / 17 µs with the default ``mode="raise"``.
 """
 from __future__ import annotations
 
@@ -243,8 +245,10 @@ class Sequential:
                 for i in starts:
                     ws = ws_full if i + batch_size <= n else ws_last
                     idx = order[i:i + batch_size]
-                    take(X, idx, axis=0, out=ws.x)
-                    take(y, idx, axis=0, out=ws.y)
+                    # mode="clip": the indices are valid by construction, and the default
+                    # mode="raise" buffers the whole output before writing it
+                    take(X, idx, axis=0, out=ws.x, mode="clip")
+                    take(y, idx, axis=0, out=ws.y, mode="clip")
                     total += backprop(ws.x, ws.y, ws) * ws.n
                     apply(*opt_args)
             else:

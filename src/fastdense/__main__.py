@@ -1,4 +1,5 @@
-"""The command line: ``python -m fastdense demo [options]`` (also the ``fastdense`` script)."""
+"""The command line: ``python -m fastdense demo|bench [options]`` (also the ``fastdense``
+script). ``bench`` is ``fastdense.benchmarks.main``; its options: ``python -m fastdense bench -h``."""
 from __future__ import annotations
 
 import argparse
@@ -43,10 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, choices=(0, 1), default=0,
                       help="1: show every epoch (default: about ten lines)")
     demo.set_defaults(run=run_demo)
+    # listed here for the help text; main() hands everything after "bench" to the harness
+    commands.add_parser(
+        "bench", add_help=False,
+        help="time fastdense against the NumPy reference on the BENCHMARKS.md workloads "
+             "(bench -h for its options)")
     return parser
 
 
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        from .benchmarks import main as bench_main
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     return args.run(args)
 

@@ -559,23 +559,25 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
 
 # ---------------------------------------------------------------------------- sweep
 
-def sweep_points():
-    """(axis, width, batch) for every point; the shared point (128, 32) is timed once."""
-    points = [("width", w, 32) for w in SWEEP_WIDTHS]
-    points += [("batch", 128, b) for b in SWEEP_BATCHES if b != 32]
+def sweep_points(widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES):
+    """(axis, width, batch) for every point: widths at batch 32, batches at width 128; the
+    point (128, 32), on both axes, is timed once."""
+    points = [("width", w, 32) for w in widths]
+    points += [("batch", 128, b) for b in batches if not (b == 32 and 128 in widths)]
     return points
 
 
-def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0) -> dict:
+def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
+              min_samples: int = 1024, widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES) -> dict:
     """fit time per update, fastdense vs reference, on 10-w-w-1 over width and batch.
 
     Per point: one untimed 1-epoch fit of each system (the warm run), whose reference time
     sets the number of epochs so that a reference run takes about ``target_seconds``; then
-    ``pairs`` rounds A B."""
+    ``pairs`` rounds A B. The data has ``max(min_samples, 4·batch)`` rows."""
     rng = np.random.default_rng(3)
     points = []
-    for axis, width, batch in sweep_points():
-        n = max(1024, 4 * batch)
+    for axis, width, batch in sweep_points(widths, batches):
+        n = max(min_samples, 4 * batch)
         X = rng.random((n, SWEEP_INPUT), dtype=np.float32)
         y = rng.random((n, 1), dtype=np.float32)
         sizes = (SWEEP_INPUT, width, width, 1)
@@ -597,7 +599,7 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0) -> di
         log(f"  {axis:>5} w={width:<5} batch={batch:<5} {count:>6} updates  "
             f"ratio {point['ratio']:.2f}")
     return {"network": f"{SWEEP_INPUT}-w-w-1, ReLU, ReLU, linear; MSE; SGD lr 0.01; float32",
-            "data": "X n×10, y n×1 uniform[0,1); n = max(1024, 4·batch); shuffled",
+            "data": f"X n×10, y n×1 uniform[0,1); n = max({min_samples}, 4·batch); shuffled",
             "unit": "µs per update", "pairs": pairs, "target_seconds": target_seconds,
             "widths_at_batch": 32, "batches_at_width": 128, "points": points}
 
@@ -833,9 +835,9 @@ def _parser() -> argparse.ArgumentParser:
                         "contract needs at least 5)")
     p.add_argument("--quick", action="store_true",
                    help="tiny workloads and 2 pairs: checks the harness, figures mean nothing")
-    p.add_argument("--peers", default="auto",
-                   help="'auto' (torch and jax when importable), 'none', or a list such as "
-                        "'torch'")
+    p.add_argument("--peers", default=None,
+                   help="'auto' (torch and jax when importable; the default), 'none' (the "
+                        "default with --quick), or a list such as 'torch'")
     p.add_argument("--json", default="bench-results.json", metavar="PATH",
                    help="where to write the results (default: %(default)s)")
     p.add_argument("--plot", default="bench-results.png", metavar="PATH",
@@ -843,6 +845,10 @@ def _parser() -> argparse.ArgumentParser:
                         "(default: %(default)s; '' for none)")
     p.add_argument("--sweep", action="store_true",
                    help="also run the width / batch-size sweep (about a minute)")
+    p.add_argument("--sweep-widths", type=_int_list, default=SWEEP_WIDTHS, metavar="LIST",
+                   help="hidden widths at batch 32 (default: %(default)s)")
+    p.add_argument("--sweep-batches", type=_int_list, default=SWEEP_BATCHES, metavar="LIST",
+                   help="batch sizes at width 128 (default: %(default)s)")
     p.add_argument("--sweep-pairs", type=int, default=5,
                    help="rounds per sweep point (default %(default)s; at least 3)")
     p.add_argument("--sweep-plot", default="bench-sweep.png", metavar="PATH",
@@ -854,6 +860,16 @@ def _parser() -> argparse.ArgumentParser:
                    help="re-run in a child process with OPENBLAS_CORETYPE and "
                         "OPENBLAS_L2_SIZE unset")
     return p
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}")
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
 
 
 def _native_blas(argv: list[str]) -> int:
@@ -890,6 +906,8 @@ def main(argv=None) -> int:
     if settle < 0:
         raise SystemExit("--settle must be non-negative")
 
+    if args.peers is None:
+        args.peers = "none" if args.quick else "auto"
     if args.peers == "none":
         wanted = []
     elif args.peers == "auto":
@@ -929,7 +947,9 @@ def main(argv=None) -> int:
     if do_sweep:
         log("sweep: fit on 10-w-w-1, fastdense vs reference")
         sweep = run_sweep(2 if args.quick else max(3, args.sweep_pairs),
-                          0.02 if args.quick else 0.4, log, settle)
+                          0.01 if args.quick else 0.4, log, settle,
+                          64 if args.quick else 1024, args.sweep_widths,
+                          args.sweep_batches)
 
     shown = ["fastdense", "reference"] + [p for p in peers
                                           if any(p in r.get("systems", {})

@@ -1,0 +1,169 @@
+"""The benchmark harness (fastdense.benchmarks): structure and bookkeeping only.
+
+Nothing here asserts a speed: timings on shared machines are noise; the harness's job is to
+measure under the contract of BENCHMARKS.md and record honestly what it measured.
+"""
+import json
+import statistics
+
+import pytest
+
+import fastdense as fd
+from fastdense import benchmarks as bm
+from fastdense import reference
+
+WORKLOADS = ["seed", "wide", "adam", "predict1", "predict1k"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    json_path, png_path = tmp / "results.json", tmp / "results.png"
+    rc = bm.main(["--quick", "--json", str(json_path), "--plot", str(png_path)])
+    return rc, json.loads(json_path.read_text()), png_path
+
+
+def _adam_exists():
+    return hasattr(fd.optimizers, "Adam") and hasattr(reference, "Adam")
+
+
+def test_quick_run_succeeds_and_says_it_is_quick(quick_run):
+    rc, report, _ = quick_run
+    assert rc == 0
+    assert report["quick"] is True
+    assert report["pairs"] == 2
+
+
+def test_every_workload_is_reported(quick_run):
+    _, report, _ = quick_run
+    assert list(report["workloads"]) == WORKLOADS
+    for wid, result in report["workloads"].items():
+        assert result["target"] == bm.WORKLOADS[wid].target
+        assert result["unit"] in ("µs", "ms")
+
+
+def test_every_workload_is_measured_for_fastdense_and_the_reference(quick_run):
+    _, report, _ = quick_run
+    for wid, result in report["workloads"].items():
+        if wid == "adam" and "skipped" in result:
+            assert not _adam_exists(), "Adam exists in both, yet the adam workload was skipped"
+            continue
+        assert {"fastdense", "reference"} <= set(result["systems"]), wid
+        assert result["order"][:2] == ["fastdense", "reference"]
+
+
+def test_times_are_positive_and_one_per_pair(quick_run):
+    _, report, _ = quick_run
+    for result in report["workloads"].values():
+        for entry in result.get("systems", {}).values():
+            assert len(entry["raw_seconds"]) == report["pairs"]
+            assert all(t > 0 for t in entry["raw_seconds"])
+            assert entry["count"] > 0
+            assert entry["median"] == pytest.approx(statistics.median(entry["per_unit"]))
+
+
+def test_ratio_is_the_median_of_pairwise_ratios_of_the_raw_times(quick_run):
+    _, report, _ = quick_run
+    for result in report["workloads"].values():
+        if "systems" not in result:
+            continue
+        ref = result["systems"]["reference"]["raw_seconds"]
+        fast = result["systems"]["fastdense"]["raw_seconds"]
+        expected = statistics.median(r / f for r, f in zip(ref, fast))
+        assert result["ratio"] == pytest.approx(expected, rel=1e-12)
+        assert result["target_met"] == (result["ratio"] >= result["target"])
+
+
+def test_the_machine_and_the_blas_set_up_are_recorded(quick_run):
+    _, report, _ = quick_run
+    machine = report["machine"]
+    assert machine["logical_cpus"] >= 1
+    assert "cpu_model" in machine
+    assert report["versions"]["numpy"]
+    assert report["versions"]["fastdense"] == fd.__version__
+    assert isinstance(report["openblas_env"], dict)
+    assert all(k.startswith("OPENBLAS_") for k in report["openblas_env"])
+    try:
+        import threadpoolctl  # noqa: F401
+    except ImportError:
+        assert report["threadpools"] is None
+    else:
+        assert isinstance(report["threadpools"], list)
+
+
+def test_the_chart_is_drawn(quick_run):
+    pytest.importorskip("matplotlib")
+    _, _, png_path = quick_run
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_only_selects_workloads(tmp_path):
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "seed,predict1", "--peers", "none", "--json", str(path),
+             "--plot", ""])
+    assert list(json.loads(path.read_text())["workloads"]) == ["seed", "predict1"]
+
+
+def test_an_unknown_workload_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="nosuch"):
+        bm.main(["--quick", "--only", "nosuch", "--json", str(tmp_path / "r.json")])
+
+
+def test_the_sweep_grid_has_every_width_at_batch_32_and_every_batch_at_width_128():
+    points = bm.sweep_points()
+    assert sorted(w for _, w, b in points if b == 32) == list(bm.SWEEP_WIDTHS)
+    assert sorted(b for _, w, b in points if w == 128) == list(bm.SWEEP_BATCHES)
+    assert len(set((w, b) for _, w, b in points)) == len(points)
+
+
+def test_quick_sweep_records_each_point_with_its_pairs(tmp_path):
+    # small widths only: the full grid's 2048-wide GEMMs are slow under the OPENBLAS_*
+    # overrides some test machines set
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "sweep", "--sweep-widths", "8,128", "--sweep-batches",
+             "1,32", "--json", str(path), "--plot", "",
+             "--sweep-plot", str(tmp_path / "sweep.png")])
+    points = json.loads(path.read_text())["sweep"]["points"]
+    assert [(p["width"], p["batch"]) for p in points] == [(8, 32), (128, 32), (128, 1)]
+    for p in points:
+        ref, fast = p["raw_seconds"]["reference"], p["raw_seconds"]["fastdense"]
+        assert p["ratio"] == pytest.approx(statistics.median(r / f for r, f in zip(ref, fast)))
+
+
+def test_systems_run_in_turn_after_one_untimed_run_each():
+    calls = []
+
+    def case(name):
+        def prepare():
+            return lambda: calls.append(name)
+        return bm.Case(1, prepare)
+
+    raw, _ = bm.time_in_turn({"a": case("a"), "b": case("b")}, pairs=3)
+    assert calls == ["a", "b"] * 4          # the warm round, then 3 timed rounds
+    assert [len(v) for v in raw.values()] == [3, 3]
+
+
+def test_a_failing_peer_is_dropped_and_its_error_kept():
+    def ok():
+        return lambda: None
+
+    def broken():
+        def run():
+            raise RuntimeError("no")
+        return run
+
+    errors = {}
+    raw, _ = bm.time_in_turn({"fastdense": bm.Case(1, ok), "reference": bm.Case(1, ok),
+                              "torch": bm.Case(1, broken)}, pairs=2, errors=errors)
+    assert set(raw) == {"fastdense", "reference"}
+    assert "RuntimeError" in errors["torch"]
+
+
+def test_pytorch_runs_beside_when_importable(tmp_path):
+    pytest.importorskip("torch")
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "predict1", "--peers", "torch", "--json", str(path),
+             "--plot", ""])
+    result = json.loads(path.read_text())["workloads"]["predict1"]
+    assert result["order"] == ["fastdense", "reference", "torch"]
+    assert len(result["systems"]["torch"]["ratio_pairs"]) == 2

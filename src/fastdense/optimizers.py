@@ -57,3 +57,12 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01):
         super().__init__(learning_rate)
+
+
+def get(name: str) -> Optimizer:
+    """An optimizer with default hyper-parameters from its name ("sgd", …)."""
+    table = {cls.__name__.lower(): cls for cls in Optimizer.__subclasses__()}
+    key = name.lower()
+    if key not in table:
+        raise ValueError(f"unknown optimizer {name!r}: expected one of {sorted(table)}")
+    return table[key]()

@@ -1,0 +1,353 @@
+# cython: language_level=3
+"""The training loop: forward, loss, backward and update for every batch of an epoch inside
+one nogil call, over the model's flat parameter buffer and preallocated workspaces.
+
+`Network` holds a model's layout (widths, activations, offsets into the flat buffers) and
+its workspaces; its methods check every array they are handed (dtype, contiguity, shape,
+index range) before the unchecked cores run.
+"""
+from cython cimport floating
+from libc.string cimport memcpy
+cimport numpy as cnp
+import numpy as np
+
+from fastdense._core.dense cimport dense_forward, dense_backward, relu_backward
+from fastdense._core.losses cimport mse_forward_backward
+from fastdense._core.updates cimport StepConfig, optimizer_step
+
+cnp.import_array()
+
+
+ctypedef struct Layout:
+    int n_layers
+    const Py_ssize_t* sizes     # n_layers + 1 widths: the input, then each layer's units
+    const int* relu             # 1 where layer l has a ReLU
+    const Py_ssize_t* w_off     # offset of layer l's W (sizes[l] × sizes[l+1]) in the buffer
+    const Py_ssize_t* b_off     # offset of layer l's b (sizes[l+1])
+    const Py_ssize_t* act_off   # activation l starts at ws + cap·act_off[l]
+    Py_ssize_t y_off, d0_off, d1_off   # target rows and the two delta buffers, likewise
+
+
+cdef inline floating* _act(const Layout* lay, floating* ws, Py_ssize_t cap, int l) noexcept nogil:
+    return ws + cap * lay.act_off[l]
+
+
+cdef double forward_backward(const Layout* lay, const floating* params, floating* grads,
+                             floating* ws, Py_ssize_t cap, Py_ssize_t nb) noexcept nogil:
+    """Loss of the nb rows in the workspace (inputs in activation 0, targets at y_off) and its
+    gradient with respect to every parameter, written into `grads`."""
+    cdef int l, L = lay.n_layers
+    cdef Py_ssize_t k = lay.sizes[L]
+    cdef floating* d = ws + cap * lay.d0_off
+    cdef floating* d_prev = ws + cap * lay.d1_off
+    cdef floating* tmp
+    cdef double loss
+    cdef floating* a
+    cdef floating* a_next
+    for l in range(L):
+        a = _act(lay, ws, cap, l)
+        a_next = _act(lay, ws, cap, l + 1)
+        dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], a_next,
+                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
+    a = _act(lay, ws, cap, L)
+    loss = mse_forward_backward(a, ws + cap * lay.y_off, d, nb, k)
+    if lay.relu[L - 1]:
+        relu_backward(d, a, nb * k)
+    for l in range(L - 1, -1, -1):
+        a = _act(lay, ws, cap, l)
+        dense_backward(a, params + lay.w_off[l], d,
+                       grads + lay.w_off[l], grads + lay.b_off[l],
+                       d_prev if l > 0 else NULL,
+                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0)
+        tmp = d
+        d = d_prev
+        d_prev = tmp
+    return loss
+
+
+cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows,
+                      Py_ssize_t count, Py_ssize_t width) noexcept nogil:
+    """dst[r, :] = src[rows[r], :] for r < count."""
+    cdef Py_ssize_t r
+    for r in range(count):
+        memcpy(dst + r * width, src + rows[r] * width, width * sizeof(floating))
+
+
+cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
+                          Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
+                          floating* ws, Py_ssize_t cap,
+                          const floating* x, const floating* y, const Py_ssize_t* order,
+                          Py_ssize_t n, Py_ssize_t batch_size,
+                          StepConfig* cfg, floating** state, const double* lrs,
+                          long long t_first, double* losses) noexcept nogil:
+    """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
+    backward, one optimizer update. losses[b] = batch b's loss before its update.
+    Returns 0, or the optimizer's nonzero status (the batch's update was not applied)."""
+    cdef Py_ssize_t b, start, nb, n_in = lay.sizes[0], k = lay.sizes[lay.n_layers]
+    cdef int rc
+    b = 0
+    start = 0
+    while start < n:
+        nb = batch_size if n - start > batch_size else n - start
+        gather_rows(_act(lay, ws, cap, 0), x, order + start, nb, n_in)
+        gather_rows(ws + cap * lay.y_off, y, order + start, nb, k)
+        losses[b] = forward_backward(lay, params, grads, ws, cap, nb)
+        cfg.lr = lrs[b]
+        cfg.t = t_first + b
+        rc = optimizer_step(cfg, params, grads, state, n_params, seg, nseg)
+        if rc != 0:
+            return rc
+        b += 1
+        start += nb
+    return 0
+
+
+cdef void forward_core(const Layout* lay, const floating* params, const floating* x,
+                       floating* out, Py_ssize_t n, floating* ws, Py_ssize_t cap) noexcept nogil:
+    """out = the network's output for the n rows of x, cap rows at a time through two
+    ping-pong buffers of cap × (widest hidden layer) values in ws."""
+    cdef int l, L = lay.n_layers
+    cdef Py_ssize_t start, nb, n_in = lay.sizes[0], k = lay.sizes[L]
+    cdef Py_ssize_t half = cap * lay.d1_off   # d1_off doubles as the widest layer here
+    cdef const floating* src
+    cdef floating* dst
+    start = 0
+    while start < n:
+        nb = cap if n - start > cap else n - start
+        src = x + start * n_in
+        for l in range(L):
+            dst = out + start * k if l == L - 1 else ws + (l % 2) * half
+            dense_forward(src, params + lay.w_off[l], params + lay.b_off[l], dst,
+                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l])
+            src = dst
+        start += nb
+
+
+# Rows per chunk of `forward`: bounds its workspace while keeping BLAS calls large.
+DEF_PREDICT_ROWS = 1024
+
+
+cdef class Network:
+    """A dense network's layout, flat parameter and gradient buffers, and workspaces."""
+
+    cdef readonly object params       # all W and b, laid out W0, b0, W1, b1, ...
+    cdef readonly object grads        # same layout
+    cdef readonly object dtype
+    cdef readonly object segments     # 2L + 1 offsets: variable i is params[seg[i]:seg[i+1]]
+    cdef readonly Py_ssize_t n_params
+    cdef Py_ssize_t[::1] _sizes, _w_off, _b_off, _act_off, _seg
+    cdef int[::1] _relu
+    cdef Layout _lay
+    cdef object _ws
+    cdef Py_ssize_t _cap
+    cdef bint _single
+
+    def __init__(self, sizes, relu, dtype):
+        sizes = [int(s) for s in sizes]
+        relu = [bool(r) for r in relu]
+        cdef int L = len(sizes) - 1
+        if L < 1 or len(relu) != L or min(sizes) < 1:
+            raise ValueError(f"bad layout: sizes {sizes}, relu {relu}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
+        self._single = self.dtype == np.dtype(np.float32)
+        self._sizes = np.asarray(sizes, dtype=np.intp)
+        self._relu = np.asarray(relu, dtype=np.intc)
+        w_off, b_off, seg = [], [], [0]
+        off = 0
+        for l in range(L):
+            w_off.append(off)
+            off += sizes[l] * sizes[l + 1]
+            seg.append(off)
+            b_off.append(off)
+            off += sizes[l + 1]
+            seg.append(off)
+        self.n_params = off
+        self._w_off = np.asarray(w_off, dtype=np.intp)
+        self._b_off = np.asarray(b_off, dtype=np.intp)
+        self._seg = np.asarray(seg, dtype=np.intp)
+        self.segments = np.asarray(self._seg)
+        self.segments.flags.writeable = False
+        act_off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
+        self._act_off = act_off
+        widest = max(sizes)
+        self._lay.n_layers = L
+        self._lay.sizes = &self._sizes[0]
+        self._lay.relu = &self._relu[0]
+        self._lay.w_off = &self._w_off[0]
+        self._lay.b_off = &self._b_off[0]
+        self._lay.act_off = &self._act_off[0]
+        total = int(act_off[L + 1])   # end of the last activation
+        self._lay.y_off = total
+        self._lay.d0_off = total + sizes[L]
+        self._lay.d1_off = total + sizes[L] + widest
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
+        self._ws = None
+        self._cap = 0
+
+    def views(self, buffer):
+        """[W0, b0, W1, b1, ...] as views into `buffer` (params or grads)."""
+        out = []
+        for l in range(self._lay.n_layers):
+            i, o = self._sizes[l], self._sizes[l + 1]
+            out.append(buffer[self._w_off[l]:self._w_off[l] + i * o].reshape(i, o))
+            out.append(buffer[self._b_off[l]:self._b_off[l] + o])
+        return out
+
+    cdef Py_ssize_t _per_row(self):
+        return self._lay.d1_off + max(self._sizes)
+
+    cdef void _reserve(self, Py_ssize_t cap) except *:
+        """Make the training workspace hold batches of `cap` rows (kept and reused)."""
+        if cap > self._cap:
+            self._ws = np.empty(cap * self._per_row(), dtype=self.dtype)
+            self._cap = cap
+
+    cdef _check_xy(self, x, y):
+        cdef Py_ssize_t L = self._lay.n_layers
+        for name, a, width in (("X", x, self._sizes[0]), ("y", y, self._sizes[L])):
+            if not isinstance(a, np.ndarray) or a.dtype != self.dtype or a.ndim != 2 \
+                    or not a.flags.c_contiguous:
+                raise TypeError(f"{name} must be a C-contiguous 2-D {self.dtype} array")
+            if a.shape[1] != width:
+                raise ValueError(f"{name} has {a.shape[1]} columns, expected {width}")
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"X and y differ in length: {x.shape[0]} != {y.shape[0]}")
+        if x.shape[0] == 0:
+            raise ValueError("no samples")
+
+    def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
+                    long long t_first):
+        """One epoch of minibatch updates in one nogil call; returns the per-batch losses.
+
+        `order`: the sample indices in training order (intp, each in [0, n));
+        `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
+        buffer; `lrs`: float64 learning rate of each batch; `t_first`: the first update's t.
+        """
+        self._check_xy(x, y)
+        cdef Py_ssize_t n = x.shape[0]
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        order = np.asarray(order)
+        if order.dtype != np.intp or order.ndim != 1 or order.shape[0] != n \
+                or not order.flags.c_contiguous:
+            raise ValueError(f"order must be a contiguous intp array of length {n}")
+        if order.min() < 0 or order.max() >= n:
+            raise ValueError(f"order holds indices outside [0, {n})")
+        cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
+        lrs = np.ascontiguousarray(lrs, dtype=np.float64)
+        if lrs.shape != (n_batches,):
+            raise ValueError(f"lrs must hold {n_batches} learning rates, got {lrs.shape}")
+        cdef StepConfig cfg = self._make_config(config)
+        if len(state) > 3:
+            raise ValueError("at most 3 state buffers")
+        for s in state:
+            if not isinstance(s, np.ndarray) or s.dtype != self.dtype \
+                    or s.shape != (self.n_params,) or not s.flags.c_contiguous \
+                    or not s.flags.writeable:
+                raise ValueError(
+                    f"optimizer state must be writable contiguous {self.dtype} arrays "
+                    f"of {self.n_params} values")
+        losses = np.empty(n_batches, dtype=np.float64)
+        self._reserve(min(batch_size, n))
+        cdef int rc
+        cdef void* st[3]
+        cdef int i
+        for i in range(3):
+            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
+        cdef Py_ssize_t bs = min(batch_size, n)
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* gp = cnp.PyArray_DATA(self.grads)
+        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef void* xp = cnp.PyArray_DATA(x)
+        cdef void* yp = cnp.PyArray_DATA(y)
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
+        cdef double* lp = <double*>cnp.PyArray_DATA(lrs)
+        cdef double* outp = <double*>cnp.PyArray_DATA(losses)
+        with nogil:
+            if self._single:
+                rc = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
+                                      &self._seg[0], 2 * self._lay.n_layers,
+                                      <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
+                                      &cfg, <float**>st, lp, t_first, outp)
+            else:
+                rc = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
+                                      &self._seg[0], 2 * self._lay.n_layers,
+                                      <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
+                                      bs, &cfg, <double**>st, lp, t_first, outp)
+        if rc != 0:
+            raise RuntimeError(f"optimizer kernel failed with status {rc}")
+        return losses
+
+    cdef StepConfig _make_config(self, config) except *:
+        cdef StepConfig cfg
+        rule, h, clipnorm, clipvalue, global_clipnorm, weight_decay = config
+        if len(h) != 8:
+            raise ValueError("the optimizer must give 8 hyper-parameters")
+        cfg.rule = rule
+        cfg.lr = 0
+        cfg.t = 0
+        for i in range(8):
+            cfg.h[i] = h[i]
+        cfg.clipnorm = clipnorm
+        cfg.clipvalue = clipvalue
+        cfg.global_clipnorm = global_clipnorm
+        cfg.weight_decay = weight_decay
+        return cfg
+
+    def gradients(self, x, y):
+        """Loss of (x, y) and its gradient, written into `grads`; parameters unchanged."""
+        self._check_xy(x, y)
+        cdef Py_ssize_t n = x.shape[0]
+        self._reserve(n)
+        order = np.arange(n, dtype=np.intp)
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* gp = cnp.PyArray_DATA(self.grads)
+        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef void* xp = cnp.PyArray_DATA(x)
+        cdef void* yp = cnp.PyArray_DATA(y)
+        cdef Py_ssize_t in_w = self._sizes[0], k = self._sizes[self._lay.n_layers]
+        cdef double loss
+        with nogil:
+            if self._single:
+                gather_rows(_act(&self._lay, <float*>wp, self._cap, 0), <float*>xp, op, n, in_w)
+                gather_rows(<float*>wp + self._cap * self._lay.y_off, <float*>yp, op, n, k)
+                loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
+                                        self._cap, n)
+            else:
+                gather_rows(_act(&self._lay, <double*>wp, self._cap, 0), <double*>xp, op, n,
+                            in_w)
+                gather_rows(<double*>wp + self._cap * self._lay.y_off, <double*>yp, op, n, k)
+                loss = forward_backward(&self._lay, <double*>pp, <double*>gp, <double*>wp,
+                                        self._cap, n)
+        return loss
+
+    def forward(self, x):
+        """The network's output for the rows of x (a new array, n × outputs)."""
+        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 \
+                or not x.flags.c_contiguous:
+            raise TypeError(f"x must be a C-contiguous 2-D {self.dtype} array")
+        if x.shape[1] != self._sizes[0]:
+            raise ValueError(f"x has {x.shape[1]} columns, expected {self._sizes[0]}")
+        cdef Py_ssize_t n = x.shape[0], L = self._lay.n_layers
+        out = np.empty((n, self._sizes[L]), dtype=self.dtype)
+        if n == 0:
+            return out
+        cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS)
+        # local workspace: concurrent predictions on one model share nothing mutable
+        ws = np.empty(2 * cap * max(self._sizes), dtype=self.dtype)
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* xp = cnp.PyArray_DATA(x)
+        cdef void* op = cnp.PyArray_DATA(out)
+        cdef void* wp = cnp.PyArray_DATA(ws)
+        cdef Layout lay = self._lay
+        lay.d1_off = max(self._sizes)
+        with nogil:
+            if self._single:
+                forward_core(&lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp, cap)
+            else:
+                forward_core(&lay, <double*>pp, <double*>xp, <double*>op, n, <double*>wp, cap)
+        return out

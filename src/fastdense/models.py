@@ -1,0 +1,288 @@
+"""Sequential: layers → one flat parameter buffer; compile / fit / predict / evaluate.
+
+Every public method validates its inputs once, here, and hands contiguous arrays of the
+model's dtype down to the compiled core (`fastdense._core.train.Network`); nothing below
+calls back up. Invalid input raises before any weight changes.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from . import _validation as v
+from . import optimizers as _optimizers
+from ._core.train import Network
+from .layers import Dense, glorot_uniform
+
+LOSSES = ("mse", "mean_squared_error")
+
+
+class History:
+    """What `fit` returns: `history` maps "loss" (and "val_loss") to one value per epoch."""
+
+    def __init__(self):
+        self.history: dict[str, list[float]] = {}
+        self.epoch: list[int] = []
+
+    def _record(self, epoch: int, logs: dict) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+class Sequential:
+    """A stack of `Dense` layers trained as one network.
+
+    All weights live in one contiguous buffer (``W0, b0, W1, b1, …``; each layer's W and b
+    are views into it), so an optimizer update is one kernel call whatever the depth.
+    Kernels start Glorot-uniform and biases at zero, drawn from ``seed``; shuffling uses
+    the same generator, so one seed gives one run.
+    """
+
+    def __init__(self, layers=None, *, dtype="float32", seed=None, name=None):
+        self.dtype = v.float_dtype(dtype)
+        self.name = name
+        self.layers: list[Dense] = []
+        self.optimizer = None
+        self.loss = None
+        self._net = None
+        self._rng = np.random.default_rng(seed)
+        for layer in layers or ():
+            self.add(layer)
+        if self.layers and self.layers[0].input_dim is not None:
+            self.build(self.layers[0].input_dim)
+
+    # ------------------------------------------------------------------ building
+    def add(self, layer: Dense) -> None:
+        if not isinstance(layer, Dense):
+            raise TypeError(f"Sequential takes Dense layers, got {type(layer).__name__}")
+        if self._net is not None:
+            raise ValueError("cannot add layers to a model that is already built "
+                             "(its weights exist); add every layer before using it")
+        if self.layers and layer.input_dim is not None \
+                and layer.input_dim != self.layers[-1].units:
+            raise ValueError(
+                f"layer {len(self.layers)} declares input_dim={layer.input_dim} but the "
+                f"previous layer has {self.layers[-1].units} units")
+        self.layers.append(layer)
+
+    def build(self, input_dim: int) -> None:
+        """Allocate the buffers and draw the initial weights (done on first use if the first
+        layer names no input_dim)."""
+        if self._net is not None:
+            return
+        if not self.layers:
+            raise ValueError("the model has no layers")
+        sizes = [int(input_dim)] + [layer.units for layer in self.layers]
+        relu = [layer.activation == "relu" for layer in self.layers]
+        net = Network(sizes, relu, self.dtype)
+        for W, b in zip(*[iter(net.views(net.params))] * 2):
+            W[...] = glorot_uniform(self._rng, W.shape[0], W.shape[1], self.dtype)
+            b[...] = 0
+        self._net = net
+
+    @property
+    def built(self) -> bool:
+        return self._net is not None
+
+    @property
+    def input_dim(self):
+        return None if self._net is None else self._sizes()[0]
+
+    @property
+    def output_dim(self):
+        return self.layers[-1].units if self.layers else None
+
+    def _sizes(self):
+        return [self._input_width()] + [layer.units for layer in self.layers]
+
+    def _input_width(self):
+        return self._net.views(self._net.params)[0].shape[0]
+
+    def _require_built(self, x_width=None):
+        if self._net is None:
+            if self.layers and self.layers[0].input_dim is not None:
+                self.build(self.layers[0].input_dim)
+            elif x_width is None:
+                raise ValueError("the model is not built: give the first layer input_dim")
+            else:
+                self.build(x_width)
+
+    def count_params(self) -> int:
+        self._require_built()
+        return int(self._net.n_params)
+
+    def summary(self) -> str:
+        """A table of the layers, their output shapes and parameter counts (also printed)."""
+        self._require_built()
+        lines = [f"{'Layer':<24}{'Output':<12}{'Params':>10}"]
+        width = self._input_width()
+        for i, layer in enumerate(self.layers):
+            n = (width + 1) * layer.units
+            lines.append(f"{f'dense_{i} ({layer.activation})':<24}"
+                         f"{f'(None, {layer.units})':<12}{n:>10}")
+            width = layer.units
+        lines.append(f"Total params: {self._net.n_params} ({self.dtype})")
+        text = "\n".join(lines)
+        print(text)
+        return text
+
+    # ------------------------------------------------------------------ compile
+    def compile(self, optimizer="sgd", loss="mse") -> None:
+        """Choose the optimizer (an instance or a name such as "sgd") and the loss ("mse")."""
+        if isinstance(optimizer, str):
+            optimizer = _optimizers.get(optimizer)
+        if not isinstance(optimizer, _optimizers.Optimizer):
+            raise TypeError(
+                f"optimizer must be a fastdense optimizer or its name, got {optimizer!r}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}: expected one of {LOSSES}")
+        self.optimizer = optimizer
+        self.loss = "mse"
+
+    def _require_compiled(self):
+        if self.optimizer is None:
+            raise ValueError("compile the model before training it: model.compile(...)")
+
+    # ------------------------------------------------------------------ data
+    def _inputs(self, x, name="X"):
+        arr = np.asarray(x) if not isinstance(x, np.ndarray) else x
+        if self._net is None:
+            if getattr(arr, "ndim", 0) == 2:
+                self._require_built(arr.shape[1])
+            else:
+                self._require_built()
+        return v.as_inputs(x, self._input_width(), self.dtype, name)
+
+    def _xy(self, x, y, xname="X", yname="y"):
+        xa = self._inputs(x, xname)
+        ya = v.as_targets(y, xa.shape[0], self.output_dim, self.dtype, yname)
+        return xa, ya
+
+    # ------------------------------------------------------------------ training
+    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
+            verbose=1) -> History:
+        """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
+        may be smaller and is trained). Returns a History with one loss per epoch: the mean
+        over the epoch's samples of each batch's loss before its update."""
+        self._require_compiled()
+        xa, ya = self._xy(x, y)
+        epochs = v.count(epochs, "epochs", 0)
+        batch_size = v.count(32 if batch_size is None else batch_size, "batch_size", 1)
+        if xa.shape[0] == 0:
+            raise ValueError("fit needs at least one sample; X is empty")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val)")
+            xv, yv = self._xy(*validation_data, xname="X_val", yname="y_val")
+            if xv.shape[0] == 0:
+                raise ValueError("validation_data is empty")
+        n = xa.shape[0]
+        bs = min(batch_size, n)
+        n_batches = -(-n // bs)
+        weights = np.full(n_batches, float(bs))
+        weights[-1] = n - bs * (n_batches - 1)
+        opt = self.optimizer
+        net = self._net
+        config = opt._config()
+        state = opt._model_state(net.n_params, self.dtype)
+        history = History()
+        ordered = np.arange(n, dtype=np.intp)
+        for epoch in range(epochs):
+            start = time.perf_counter()
+            order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
+                else ordered
+            lrs = opt._learning_rates(opt.iterations + 1, n_batches)
+            losses = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                     opt.iterations + 1)
+            opt.iterations += n_batches
+            logs = {"loss": float(np.dot(losses, weights) / n)}
+            if validation_data is not None:
+                logs["val_loss"] = self._mse(xv, yv)
+            history._record(epoch, logs)
+            if verbose:
+                _progress(epoch, epochs, time.perf_counter() - start, logs)
+        return history
+
+    def train_on_batch(self, x, y) -> float:
+        """One update on (x, y) as a single batch; returns the loss before the update."""
+        self._require_compiled()
+        xa, ya = self._xy(x, y)
+        n = xa.shape[0]
+        if n == 0:
+            raise ValueError("train_on_batch needs at least one sample; x is empty")
+        opt = self.optimizer
+        net = self._net
+        losses = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
+                                 opt._model_state(net.n_params, self.dtype),
+                                 opt._learning_rates(opt.iterations + 1, 1),
+                                 opt.iterations + 1)
+        opt.iterations += 1
+        return float(losses[0])
+
+    def compute_gradients(self, x, y):
+        """(loss, [dW0, db0, dW1, db1, …]) of the MSE on (x, y); the weights are unchanged."""
+        xa, ya = self._xy(x, y)
+        if xa.shape[0] == 0:
+            raise ValueError("gradients of an empty batch are undefined")
+        loss = self._net.gradients(xa, ya)
+        return loss, [g.copy() for g in self._net.views(self._net.grads)]
+
+    # ------------------------------------------------------------------ inference
+    def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
+        """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype."""
+        if batch_size is not None:
+            v.count(batch_size, "batch_size", 1)
+        return self._net_forward(self._inputs(x))
+
+    def _net_forward(self, xa):
+        return self._net.forward(xa)
+
+    def _mse(self, xa, ya) -> float:
+        pred = self._net.forward(xa)
+        diff = pred.astype(np.float64) - ya
+        return float(np.mean(diff * diff))
+
+    def evaluate(self, x, y, batch_size=None, verbose=0) -> float:
+        """Mean squared error over all samples and outputs."""
+        if batch_size is not None:
+            v.count(batch_size, "batch_size", 1)
+        xa, ya = self._xy(x, y)
+        if xa.shape[0] == 0:
+            raise ValueError("evaluate needs at least one sample; X is empty")
+        return self._mse(xa, ya)
+
+    # ------------------------------------------------------------------ weights
+    def get_weights(self) -> list[np.ndarray]:
+        """[W0 (in, out), b0 (out,), W1, b1, …], as copies."""
+        self._require_built()
+        return [a.copy() for a in self._net.views(self._net.params)]
+
+    def set_weights(self, weights) -> None:
+        """Replace every weight; all shapes and values are checked before any is written."""
+        self._require_built()
+        targets = self._net.views(self._net.params)
+        weights = list(weights)
+        if len(weights) != len(targets):
+            raise ValueError(f"expected {len(targets)} arrays (W and b of each layer), "
+                             f"got {len(weights)}")
+        converted = []
+        for i, (w, t) in enumerate(zip(weights, targets)):
+            name = f"{'W' if i % 2 == 0 else 'b'}{i // 2}"
+            a = v.as_float_array(w, self.dtype, name)
+            if a.shape != t.shape:
+                raise ValueError(f"{name} has shape {a.shape}, expected {t.shape}")
+            converted.append(a)
+        for a, t in zip(converted, targets):
+            t[...] = a
+
+    def __repr__(self):
+        return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"
+
+
+def _progress(epoch, epochs, seconds, logs):
+    items = " - ".join(f"{k}: {val:.4f}" for k, val in logs.items())
+    print(f"Epoch {epoch + 1}/{epochs} - {seconds * 1e3:.0f}ms - {items}", file=sys.stdout,
+          flush=True)

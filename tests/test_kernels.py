@@ -1,0 +1,112 @@
+"""Each kernel against its formula written again in NumPy, float32 and float64."""
+import numpy as np
+import pytest
+
+from fastdense._core import dense, losses, updates
+
+DTYPES = [np.float32, np.float64]
+# (n, n_in, n_out): tiny, odd, width 1, and shapes above the BLAS threshold
+SHAPES = [(1, 1, 1), (3, 5, 2), (7, 1, 9), (32, 10, 10), (32, 10, 1), (17, 64, 128),
+          (130, 33, 257), (256, 300, 3)]
+
+
+def tol(dtype, scale=1.0):
+    return dict(rtol=3e-5 * scale, atol=3e-5 * scale) if dtype == np.float32 \
+        else dict(rtol=1e-11, atol=1e-11)
+
+
+def arrays(rng, dtype, *shapes):
+    return [rng.standard_normal(s).astype(dtype) for s in shapes]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_forward_matches_numpy(rng, dtype, n, n_in, n_out, relu):
+    x, w, b = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n_out,))
+    y = np.full((n, n_out), np.nan, dtype=dtype)
+    dense.dense_forward_checked(x, w, b, y, relu)
+    expected = x.astype(np.float64) @ w + b
+    if relu:
+        expected = np.maximum(expected, 0)
+    np.testing.assert_allclose(y, expected, **tol(dtype, np.sqrt(n_in)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", SHAPES)
+@pytest.mark.parametrize("relu_x", [False, True])
+def test_dense_backward_matches_numpy(rng, dtype, n, n_in, n_out, relu_x):
+    x, w, dy = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n, n_out))
+    if relu_x:
+        x = np.maximum(x, 0)          # the input is a ReLU output
+    dw = np.full((n_in, n_out), np.nan, dtype=dtype)
+    db = np.full(n_out, np.nan, dtype=dtype)
+    dx = np.full((n, n_in), np.nan, dtype=dtype)
+    dense.dense_backward_checked(x, w, dy, dw, db, dx, relu_x)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    np.testing.assert_allclose(dw, x64.T @ dy64, **tol(dtype, np.sqrt(n)))
+    np.testing.assert_allclose(db, dy64.sum(axis=0), **tol(dtype, np.sqrt(n)))
+    expected_dx = dy64 @ w64.T
+    if relu_x:
+        expected_dx = expected_dx * (x64 > 0)
+    np.testing.assert_allclose(dx, expected_dx, **tol(dtype, np.sqrt(n_out)))
+
+
+def test_dense_backward_without_dx(rng):
+    x, w, dy = arrays(rng, np.float64, (4, 3), (3, 2), (4, 2))
+    dw, db = np.empty((3, 2)), np.empty(2)
+    dense.dense_backward_checked(x, w, dy, dw, db, None)
+    np.testing.assert_allclose(dw, x.T @ dy, rtol=1e-12)
+
+
+def test_relu_keeps_nan_visible():
+    x = np.array([[np.nan], [-1.0], [2.0]])
+    y = np.empty((3, 1))
+    dense.dense_forward_checked(x, np.ones((1, 1)), np.zeros(1), y, True)
+    assert np.isnan(y[0, 0]) and y[1, 0] == 0 and y[2, 0] == 2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,k", [(1, 1), (32, 1), (33, 3), (1000, 10)])
+def test_mse_value_and_gradient(rng, dtype, n, k):
+    yhat, y = arrays(rng, dtype, (n, k), (n, k))
+    grad = np.empty_like(yhat)
+    loss = losses.mse_checked(yhat, y, grad)
+    d = yhat.astype(np.float64) - y
+    np.testing.assert_allclose(loss, np.mean(d ** 2), rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(grad, 2 * d / (n * k), **tol(dtype))
+    assert losses.mse_checked(yhat, y) == pytest.approx(loss, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_update_in_place(rng, dtype):
+    p, g = arrays(rng, dtype, (1001,), (1001,))
+    expected = p.astype(np.float64) - 0.05 * g
+    updates.sgd_update_checked(p, g, 0.05)
+    np.testing.assert_allclose(p, expected, **tol(dtype))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((4, 2)), np.ones(2),
+                                        np.ones((2, 2))),
+    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones(3),
+                                        np.ones((2, 2))),
+    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones(2),
+                                        np.ones((3, 2))),
+    lambda: dense.dense_backward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 3)),
+                                         np.ones((3, 2)), np.ones(2)),
+    lambda: losses.mse_checked(np.ones((2, 1)), np.ones((3, 1))),
+    lambda: updates.sgd_update_checked(np.ones(3), np.ones(4), 0.1),
+])
+def test_wrappers_refuse_wrong_shapes(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_wrappers_refuse_mixed_dtypes_and_strides():
+    with pytest.raises((TypeError, ValueError)):
+        dense.dense_forward_checked(np.ones((2, 3), np.float32), np.ones((3, 2)), np.ones(2),
+                                    np.ones((2, 2)))
+    with pytest.raises((TypeError, ValueError)):
+        dense.dense_forward_checked(np.ones((3, 2)).T, np.ones((3, 2)), np.ones(2),
+                                    np.ones((2, 2)))

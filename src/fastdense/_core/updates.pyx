@@ -123,12 +123,13 @@ cdef void sgd_momentum_step(floating* p, const floating* g, floating* m, Py_ssiz
 
 
 cdef void rmsprop_step(floating* p, const floating* g, floating* v, floating* m,
-                       Py_ssize_t n, floating lr, floating rho, floating mu, floating eps,
-                       floating wd, floating pre, floating cv, floating post) noexcept nogil:
-    """v ← ρ·v + (1−ρ)·ĝ²;  u = lr·ĝ/√(v + ε);  m ← μ·m + u, p ← p − m (m ≠ NULL) or p ← p − u"""
+                       Py_ssize_t n, floating lr, floating rho, floating omr, floating mu,
+                       floating eps, floating wd, floating pre, floating cv,
+                       floating post) noexcept nogil:
+    """v ← ρ·v + (1−ρ)·ĝ²;  u = lr·ĝ/√(v + ε);  m ← μ·m + u, p ← p − m (m ≠ NULL) or p ← p − u
+    (omr = 1−ρ)"""
     cdef Py_ssize_t i
     cdef floating gi, pi, vi, u, mi
-    cdef floating omr = 1 - rho
     if m == NULL:
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
@@ -153,12 +154,11 @@ cdef void rmsprop_step(floating* p, const floating* g, floating* v, floating* m,
 
 cdef void rmsprop_centered_step(floating* p, const floating* g, floating* v, floating* a,
                                 floating* m, Py_ssize_t n, floating lr, floating rho,
-                                floating mu, floating eps, floating wd, floating pre,
-                                floating cv, floating post) noexcept nogil:
+                                floating omr, floating mu, floating eps, floating wd,
+                                floating pre, floating cv, floating post) noexcept nogil:
     """v ← ρ·v + (1−ρ)·ĝ²;  a ← ρ·a + (1−ρ)·ĝ;  u = lr·ĝ/√(v − a² + ε);  then as rmsprop_step"""
     cdef Py_ssize_t i
     cdef floating gi, pi, vi, ai, u, mi
-    cdef floating omr = 1 - rho
     if m == NULL:
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
@@ -312,13 +312,14 @@ cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
         if cfg.h[1] > 0:
             m = at(state, 1, lo)
         rmsprop_step(p, g, at(state, 0, lo), m, n, lr, <floating>cfg.h[0],
-                     <floating>cfg.h[1], <floating>cfg.h[2], wd, pre, cv, post)
+                     <floating>(1 - cfg.h[0]), <floating>cfg.h[1], <floating>cfg.h[2],
+                     wd, pre, cv, post)
     elif rule == RULE_RMSPROP_CENTERED:
         if cfg.h[1] > 0:
             m = at(state, 2, lo)
         rmsprop_centered_step(p, g, at(state, 0, lo), at(state, 1, lo), m, n, lr,
-                              <floating>cfg.h[0], <floating>cfg.h[1], <floating>cfg.h[2],
-                              wd, pre, cv, post)
+                              <floating>cfg.h[0], <floating>(1 - cfg.h[0]),
+                              <floating>cfg.h[1], <floating>cfg.h[2], wd, pre, cv, post)
     elif rule == RULE_ADAM or rule == RULE_ADAM_AMSGRAD:
         b1 = cfg.h[0]
         b2 = cfg.h[1]

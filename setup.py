@@ -33,7 +33,7 @@ extensions = [
     Extension(
         f"fastdense._core.{name}",
         [f"src/fastdense/_core/{name}.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "src/fastdense/_core"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS + EXTRA.get(name, ([], []))[0],
         extra_link_args=LINK_ARGS + EXTRA.get(name, ([], []))[1],

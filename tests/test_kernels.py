@@ -24,12 +24,12 @@ def arrays(rng, dtype, *shapes):
 @pytest.mark.parametrize("relu", [False, True])
 def test_dense_forward_matches_numpy(rng, dtype, n, n_in, n_out, relu):
     x, w, b = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n_out,))
-    y = np.full((n, n_out), np.nan, dtype=dtype)
-    dense.dense_forward_checked(x, w, b, y, relu)
+    z = np.full((n_out, n), np.nan, dtype=dtype)          # feature-major: one column a sample
+    dense.dense_forward_checked(np.ascontiguousarray(x.T), w, b, z, relu)
     expected = x.astype(np.float64) @ w + b
     if relu:
         expected = np.maximum(expected, 0)
-    np.testing.assert_allclose(y, expected, **tol(dtype, np.sqrt(n_in)))
+    np.testing.assert_allclose(z.T, expected, **tol(dtype, np.sqrt(n_in)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -41,8 +41,10 @@ def test_dense_backward_matches_numpy(rng, dtype, n, n_in, n_out, relu_x):
         x = np.maximum(x, 0)          # the input is a ReLU output
     dw = np.full((n_in, n_out), np.nan, dtype=dtype)
     db = np.full(n_out, np.nan, dtype=dtype)
-    dx = np.full((n, n_in), np.nan, dtype=dtype)
-    dense.dense_backward_checked(x, w, dy, dw, db, dx, relu_x)
+    dxt = np.full((n_in, n), np.nan, dtype=dtype)
+    dense.dense_backward_checked(np.ascontiguousarray(x.T), w, np.ascontiguousarray(dy.T),
+                                 dw, db, dxt, relu_x)
+    dx = dxt.T
     x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
     np.testing.assert_allclose(dw, x64.T @ dy64, **tol(dtype, np.sqrt(n)))
     np.testing.assert_allclose(db, dy64.sum(axis=0), **tol(dtype, np.sqrt(n)))
@@ -55,15 +57,21 @@ def test_dense_backward_matches_numpy(rng, dtype, n, n_in, n_out, relu_x):
 def test_dense_backward_without_dx(rng):
     x, w, dy = arrays(rng, np.float64, (4, 3), (3, 2), (4, 2))
     dw, db = np.empty((3, 2)), np.empty(2)
-    dense.dense_backward_checked(x, w, dy, dw, db, None)
+    dense.dense_backward_checked(np.ascontiguousarray(x.T), w, np.ascontiguousarray(dy.T),
+                                 dw, db, None)
     np.testing.assert_allclose(dw, x.T @ dy, rtol=1e-12)
 
 
 def test_relu_keeps_nan_visible():
-    x = np.array([[np.nan], [-1.0], [2.0]])
-    y = np.empty((3, 1))
-    dense.dense_forward_checked(x, np.ones((1, 1)), np.zeros(1), y, True)
-    assert np.isnan(y[0, 0]) and y[1, 0] == 0 and y[2, 0] == 2
+    for isa in ("base", "avx2", "avx512"):
+        dense.set_isa(isa)
+        for n in (3, 40):                                   # hand loops and BLAS path
+            a = np.ones((1000, n))
+            a[:, 0], a[:, 1], a[:, 2] = np.nan, -1.0, 2.0
+            z = np.empty((1, n))
+            dense.dense_forward_checked(a, np.ones((1000, 1)), np.zeros(1), z, True)
+            assert np.isnan(z[0, 0]) and z[0, 1] == 0 and z[0, 2] == 2000
+    dense.set_isa(None)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -87,13 +95,13 @@ def test_sgd_update_in_place(rng, dtype):
 
 
 @pytest.mark.parametrize("call", [
-    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((4, 2)), np.ones(2),
+    lambda: dense.dense_forward_checked(np.ones((3, 2)), np.ones((4, 2)), np.ones(2),
                                         np.ones((2, 2))),
-    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones(3),
+    lambda: dense.dense_forward_checked(np.ones((3, 2)), np.ones((3, 2)), np.ones(3),
                                         np.ones((2, 2))),
-    lambda: dense.dense_forward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones(2),
-                                        np.ones((3, 2))),
-    lambda: dense.dense_backward_checked(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 3)),
+    lambda: dense.dense_forward_checked(np.ones((3, 2)), np.ones((3, 2)), np.ones(2),
+                                        np.ones((2, 3))),
+    lambda: dense.dense_backward_checked(np.ones((3, 2)), np.ones((3, 2)), np.ones((3, 2)),
                                          np.ones((3, 2)), np.ones(2)),
     lambda: losses.mse_checked(np.ones((2, 1)), np.ones((3, 1))),
     lambda: updates.sgd_update_checked(np.ones(3), np.ones(4), 0.1),
@@ -108,5 +116,37 @@ def test_wrappers_refuse_mixed_dtypes_and_strides():
         dense.dense_forward_checked(np.ones((2, 3), np.float32), np.ones((3, 2)), np.ones(2),
                                     np.ones((2, 2)))
     with pytest.raises((TypeError, ValueError)):
-        dense.dense_forward_checked(np.ones((3, 2)).T, np.ones((3, 2)), np.ones(2),
+        dense.dense_forward_checked(np.ones((2, 3)).T, np.ones((3, 2)), np.ones(2),
                                     np.ones((2, 2)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dispatched_instruction_sets_agree(rng, dtype):
+    """The hand-written loops give the same results on every instruction set the CPU has
+    (up to fused multiply-add rounding)."""
+    best = dense.set_isa(None)
+    x, w, b, dy = arrays(rng, dtype, (37, 11), (11, 6), (6,), (37, 6))
+    a, d = np.ascontiguousarray(x.T), np.ascontiguousarray(dy.T)
+    results = {}
+    try:
+        for isa in ("base", "avx2", "avx512"):
+            got = dense.set_isa(isa)
+            z = np.empty((6, 37), dtype)
+            dw, db, da = np.empty((11, 6), dtype), np.empty(6, dtype), np.empty((11, 37), dtype)
+            dense.dense_forward_checked(a, w, b, z, True)
+            dense.dense_backward_checked(np.maximum(a, 0), w, d, dw, db, da, True)
+            results[got] = (z, dw, db, da)
+    finally:
+        dense.set_isa(best)
+    assert best in results
+    base = results["base"]
+    for isa, res in results.items():
+        for got, want in zip(res, base):
+            np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+def test_set_isa_refuses_unknown_names_and_reports_the_choice():
+    with pytest.raises(ValueError):
+        dense.set_isa("sse9")
+    best = dense.set_isa(None)
+    assert dense.get_isa() == best and best in ("base", "avx2", "avx512")

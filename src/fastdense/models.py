@@ -6,30 +6,15 @@ calls back up. Invalid input raises before any weight changes.
 """
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 from . import _validation as v
 from . import optimizers as _optimizers
 from ._core.train import Network
+from .callbacks import History, progress_line
 from .layers import Dense, glorot_uniform
 
 LOSSES = ("mse", "mean_squared_error")
-
-
-class History:
-    """What `fit` returns: `history` maps "loss" (and "val_loss") to one value per epoch."""
-
-    def __init__(self):
-        self.history: dict[str, list[float]] = {}
-        self.epoch: list[int] = []
-
-    def _record(self, epoch: int, logs: dict) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
 
 
 class Sequential:
@@ -191,7 +176,6 @@ class Sequential:
         history = History()
         ordered = np.arange(n, dtype=np.intp)
         for epoch in range(epochs):
-            start = time.perf_counter()
             order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
                 else ordered
             lrs = opt._learning_rates(opt.iterations + 1, n_batches)
@@ -201,9 +185,9 @@ class Sequential:
             logs = {"loss": float(np.dot(losses, weights) / n)}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
-            history._record(epoch, logs)
+            history.record(epoch, logs)
             if verbose:
-                _progress(epoch, epochs, time.perf_counter() - start, logs)
+                print(progress_line(epoch, epochs, logs), flush=True)
         return history
 
     def train_on_batch(self, x, y) -> float:
@@ -280,9 +264,3 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"
-
-
-def _progress(epoch, epochs, seconds, logs):
-    items = " - ".join(f"{k}: {val:.4f}" for k, val in logs.items())
-    print(f"Epoch {epoch + 1}/{epochs} - {seconds * 1e3:.0f}ms - {items}", file=sys.stdout,
-          flush=True)

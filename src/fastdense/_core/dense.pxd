@@ -1,14 +1,16 @@
+# Dense layer kernels over feature-major activations: a block of n samples with f features
+# is stored f × n (feature j of sample i at [j*n + i]); weights W are n_in × n_out row-major.
 from cython cimport floating
 
 cdef bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil
 
-cdef void dense_forward(const floating* x, const floating* w, const floating* b,
-                        floating* y, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+cdef void dense_forward(const floating* a, const floating* w, const floating* b,
+                        floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                         bint relu) noexcept nogil
 
-cdef void dense_backward(const floating* x, const floating* w, const floating* dy,
-                         floating* dw, floating* db, floating* dx,
+cdef void dense_backward(const floating* a, const floating* w, const floating* d,
+                         floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_x) noexcept nogil
+                         bint relu_a) noexcept nogil
 
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil

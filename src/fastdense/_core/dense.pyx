@@ -1,16 +1,63 @@
 # cython: language_level=3
-"""Dense layer kernels, forward and backward side by side, row-major (samples × features).
+"""Dense layer kernels, forward and backward side by side.
+
+Activations are feature-major: a block of n samples with f features is stored f × n
+(feature j of sample i at [j*n + i]), so the hand-written loops of small layers run along
+the batch and vectorise; large layers go to BLAS (`blas.pxd`), which takes either layout
+for free through its transposition flags. Weights W are n_in × n_out, row-major.
 
 Each operation is a `noexcept nogil` core over raw buffers (float32 and float64 from one
 source), behind a thin `*_checked` wrapper that validates shapes for Python callers.
+The small-layer loops live in fm_template.h, compiled for baseline x86-64, AVX2+FMA and
+AVX-512 and chosen at run time (`set_isa`).
 """
 from cython cimport floating
 
 from fastdense._core.blas cimport gemm_rm
 
-# Below this many multiply-adds a product runs in the hand-written loops: a BLAS call costs
-# a fixed overhead (argument checks, dispatch, packing) that small layers cannot amortise.
+cdef extern from "fm_kernels.h" nogil:
+    int FD_ISA_BASE, FD_ISA_AVX2, FD_ISA_AVX512
+    int fd_set_isa(int isa)
+    int fd_isa_best()
+    int fd_isa
+    void fm_forward_f(const float* a, const float* w, const float* b, float* z,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu)
+    void fm_forward_d(const double* a, const double* w, const double* b, double* z,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu)
+    void fm_backward_f(const float* a, const float* w, const float* d, float* dw, float* db,
+                       float* da, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu_a)
+    void fm_backward_d(const double* a, const double* w, const double* d, double* dw,
+                       double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
+                       Py_ssize_t n_out, int relu_a)
+    void fm_bias_act_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t n_out, int relu)
+    void fm_bias_act_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t n_out, int relu)
+    void fm_row_sums_f(const float* d, float* out, Py_ssize_t rows, Py_ssize_t n)
+    void fm_row_sums_d(const double* d, double* out, Py_ssize_t rows, Py_ssize_t n)
+    void relu_mask_f(float* d, const float* a, Py_ssize_t size)
+    void relu_mask_d(double* d, const double* a, Py_ssize_t size)
+
+ISA_NAMES = {"base": FD_ISA_BASE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512}
+fd_set_isa(-1)
+
+
+def set_isa(name=None):
+    """Select the instruction set of the hand-written loops ("base", "avx2", "avx512"; None
+    for the best this CPU has); a request above what the CPU supports is lowered to it.
+    Returns the name in force. For tests and benchmarks; not thread-safe."""
+    if name is not None and name not in ISA_NAMES:
+        raise ValueError(f"unknown instruction set {name!r}: expected one of {list(ISA_NAMES)}")
+    got = fd_set_isa(-1 if name is None else ISA_NAMES[name])
+    return {v: k for k, v in ISA_NAMES.items()}[got]
+
+
+def get_isa():
+    """The instruction set of the hand-written loops now in force."""
+    return {v: k for k, v in ISA_NAMES.items()}[fd_isa]
+
+
 cdef enum:
+    # Below this many multiply-adds a product runs in the hand-written loops: a BLAS call
+    # has a fixed cost (argument checks, dispatch, packing) that small layers cannot repay.
     BLAS_MIN_WORK = 32768
 
 
@@ -18,101 +65,59 @@ cdef bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
     return m * n * k >= BLAS_MIN_WORK
 
 
-cdef void dense_forward(const floating* x, const floating* w, const floating* b,
-                        floating* y, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
+cdef void dense_forward(const floating* a, const floating* w, const floating* b,
+                        floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                         bint relu) noexcept nogil:
-    """Y = act(X·W + b), act = ReLU or identity; X n×n_in, W n_in×n_out, Y n×n_out."""
-    cdef Py_ssize_t i, j, k
-    cdef floating xk, v
-    cdef floating* row
-    cdef const floating* wrow
+    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity."""
     if use_blas(n, n_out, n_in):
-        gemm_rm(False, False, <int>n, <int>n_out, <int>n_in, 1, x, <int>n_in,
-                w, <int>n_out, 0, y, <int>n_out)
-        for i in range(n):
-            row = y + i * n_out
-            for j in range(n_out):
-                v = row[j] + b[j]
-                # `v < 0` (not `v > 0`) keeps NaN as NaN, so divergence stays visible
-                row[j] = 0 if (relu and v < 0) else v
-        return
-    for i in range(n):
-        row = y + i * n_out
-        for j in range(n_out):
-            row[j] = b[j]
-        for k in range(n_in):
-            xk = x[i * n_in + k]
-            wrow = w + k * n_out
-            for j in range(n_out):
-                row[j] += xk * wrow[j]
-        if relu:
-            for j in range(n_out):
-                if row[j] < 0:
-                    row[j] = 0
+        gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out, a, <int>n,
+                0, z, <int>n)
+        if floating is float:
+            fm_bias_act_f(z, b, n, n_out, relu)
+        else:
+            fm_bias_act_d(z, b, n, n_out, relu)
+    elif floating is float:
+        fm_forward_f(a, w, b, z, n, n_in, n_out, relu)
+    else:
+        fm_forward_d(a, w, b, z, n, n_in, n_out, relu)
 
 
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil:
     """D ← D ⊙ [A > 0], where A is the ReLU's output (A > 0 exactly where its input was)."""
-    cdef Py_ssize_t i
-    for i in range(size):
-        if a[i] <= 0:
-            d[i] = 0
+    if floating is float:
+        relu_mask_f(d, a, size)
+    else:
+        relu_mask_d(d, a, size)
 
 
-cdef void dense_backward(const floating* x, const floating* w, const floating* dy,
-                         floating* dw, floating* db, floating* dx,
+cdef void dense_backward(const floating* a, const floating* w, const floating* d,
+                         floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_x) noexcept nogil:
-    """dW = Xᵀ·dY, db = Σ_rows dY, dX = (dY·Wᵀ) ⊙ [X > 0] (mask when relu_x; no dX if NULL).
+                         bint relu_a) noexcept nogil:
+    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; no dA when NULL).
 
-    dY is the gradient at this layer's pre-activation output; X its input, which is the
-    previous layer's ReLU output when relu_x, so [X > 0] is that ReLU's derivative.
+    D (n_out × n) is the gradient at this layer's pre-activation output; A (n_in × n) its
+    input, which is the previous layer's ReLU output when relu_a, so [A > 0] is that
+    ReLU's derivative.
     """
-    cdef Py_ssize_t i, j, k
-    cdef floating xk, s
-    cdef const floating* dyrow
-    cdef floating* dwrow
-    cdef floating* dxrow
-    cdef const floating* wrow
-
-    for j in range(n_out):
-        db[j] = 0
-    for i in range(n):
-        dyrow = dy + i * n_out
-        for j in range(n_out):
-            db[j] += dyrow[j]
-
-    if use_blas(n_in, n_out, n):
-        gemm_rm(True, False, <int>n_in, <int>n_out, <int>n, 1, x, <int>n_in,
-                dy, <int>n_out, 0, dw, <int>n_out)
-    else:
-        for k in range(n_in * n_out):
-            dw[k] = 0
-        for i in range(n):
-            dyrow = dy + i * n_out
-            for k in range(n_in):
-                xk = x[i * n_in + k]
-                dwrow = dw + k * n_out
-                for j in range(n_out):
-                    dwrow[j] += xk * dyrow[j]
-
-    if dx == NULL:
+    if not use_blas(n_in, n_out, n):
+        if floating is float:
+            fm_backward_f(a, w, d, dw, db, da, n, n_in, n_out, relu_a)
+        else:
+            fm_backward_d(a, w, d, dw, db, da, n, n_in, n_out, relu_a)
         return
-    if use_blas(n, n_in, n_out):
-        gemm_rm(False, True, <int>n, <int>n_in, <int>n_out, 1, dy, <int>n_out,
-                w, <int>n_out, 0, dx, <int>n_in)
+    if floating is float:
+        fm_row_sums_f(d, db, n_out, n)
     else:
-        for i in range(n):
-            dyrow = dy + i * n_out
-            dxrow = dx + i * n_in
-            for k in range(n_in):
-                wrow = w + k * n_out
-                s = 0
-                for j in range(n_out):
-                    s += dyrow[j] * wrow[j]
-                dxrow[k] = s
-    if relu_x:
-        relu_backward(dx, x, n * n_in)
+        fm_row_sums_d(d, db, n_out, n)
+    gemm_rm(False, True, <int>n_in, <int>n_out, <int>n, 1, a, <int>n, d, <int>n,
+            0, dw, <int>n_out)
+    if da == NULL:
+        return
+    gemm_rm(False, False, <int>n_in, <int>n, <int>n_out, 1, w, <int>n_out, d, <int>n,
+            0, da, <int>n)
+    if relu_a:
+        relu_backward(da, a, n * n_in)
 
 
 # ---------------------------------------------------------------- checked wrappers
@@ -124,36 +129,38 @@ def _check_dense(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, w_shape, b_len
         raise ValueError(f"b has length {b_len}, expected {n_out}")
 
 
-def dense_forward_checked(const floating[:, ::1] x not None, const floating[:, ::1] w not None,
-                          const floating[::1] b not None, floating[:, ::1] y not None,
+def dense_forward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
+                          const floating[::1] b not None, floating[:, ::1] z not None,
                           bint relu=False):
-    """Y = act(X·W + b) into the preallocated Y (C-contiguous, one dtype for all)."""
-    cdef Py_ssize_t n = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
+    """Z = act(Wᵀ·A + b) into the preallocated Z; A is n_in × n and Z n_out × n
+    (feature-major: one column per sample), all C-contiguous and of one dtype."""
+    cdef Py_ssize_t n_in = a.shape[0], n = a.shape[1], n_out = w.shape[1]
     _check_dense(n, n_in, n_out, (w.shape[0], w.shape[1]), b.shape[0])
-    if y.shape[0] != n or y.shape[1] != n_out:
-        raise ValueError(f"Y has shape {(y.shape[0], y.shape[1])}, expected {(n, n_out)}")
+    if z.shape[0] != n_out or z.shape[1] != n:
+        raise ValueError(f"Z has shape {(z.shape[0], z.shape[1])}, expected {(n_out, n)}")
     if n == 0:
         return
     with nogil:
-        dense_forward(&x[0, 0], &w[0, 0], &b[0], &y[0, 0], n, n_in, n_out, relu)
+        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu)
 
 
-def dense_backward_checked(const floating[:, ::1] x not None, const floating[:, ::1] w not None,
-                           const floating[:, ::1] dy not None, floating[:, ::1] dw not None,
-                           floating[::1] db not None, floating[:, ::1] dx=None,
-                           bint relu_x=False):
-    """dW = Xᵀ·dY, db = Σ dY, dX = (dY·Wᵀ) ⊙ [X > 0] (mask when relu_x; dX skipped if None)."""
-    cdef Py_ssize_t n = x.shape[0], n_in = x.shape[1], n_out = w.shape[1]
+def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
+                           const floating[:, ::1] d not None, floating[:, ::1] dw not None,
+                           floating[::1] db not None, floating[:, ::1] da=None,
+                           bint relu_a=False):
+    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; dA skipped if None).
+    A is n_in × n, D n_out × n, dA n_in × n (feature-major)."""
+    cdef Py_ssize_t n_in = a.shape[0], n = a.shape[1], n_out = w.shape[1]
     _check_dense(n, n_in, n_out, (w.shape[0], w.shape[1]), db.shape[0])
-    if dy.shape[0] != n or dy.shape[1] != n_out:
-        raise ValueError(f"dY has shape {(dy.shape[0], dy.shape[1])}, expected {(n, n_out)}")
+    if d.shape[0] != n_out or d.shape[1] != n:
+        raise ValueError(f"D has shape {(d.shape[0], d.shape[1])}, expected {(n_out, n)}")
     if dw.shape[0] != n_in or dw.shape[1] != n_out:
         raise ValueError(f"dW has shape {(dw.shape[0], dw.shape[1])}, expected {(n_in, n_out)}")
-    if dx is not None and (dx.shape[0] != n or dx.shape[1] != n_in):
-        raise ValueError(f"dX has shape {(dx.shape[0], dx.shape[1])}, expected {(n, n_in)}")
+    if da is not None and (da.shape[0] != n_in or da.shape[1] != n):
+        raise ValueError(f"dA has shape {(da.shape[0], da.shape[1])}, expected {(n_in, n)}")
     if n == 0:
         raise ValueError("the batch is empty")
-    cdef floating* dxp = NULL if dx is None else &dx[0, 0]
+    cdef floating* dap = NULL if da is None else &da[0, 0]
     with nogil:
-        dense_backward(&x[0, 0], &w[0, 0], &dy[0, 0], &dw[0, 0], &db[0], dxp,
-                       n, n_in, n_out, relu_x)
+        dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], dap,
+                       n, n_in, n_out, relu_a)

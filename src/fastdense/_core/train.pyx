@@ -2,6 +2,9 @@
 """The training loop: forward, loss, backward and update for every batch of an epoch inside
 one nogil call, over the model's flat parameter buffer and preallocated workspaces.
 
+Activations, targets and deltas are stored feature-major (features × batch, see dense.pyx):
+each batch's rows are gathered from X and y straight into that layout.
+
 `Network` holds a model's layout (widths, activations, offsets into the flat buffers) and
 its workspaces; its methods check every array they are handed (dtype, contiguity, shape,
 index range) before the unchecked cores run.
@@ -67,10 +70,30 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
 
 cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows,
                       Py_ssize_t count, Py_ssize_t width) noexcept nogil:
-    """dst[r, :] = src[rows[r], :] for r < count."""
-    cdef Py_ssize_t r
+    """dst[:, r] = src[rows[r], :] for r < count: rows of the row-major src (… × width)
+    gathered into the columns of the feature-major dst (width × count)."""
+    cdef Py_ssize_t r, j
+    cdef const floating* row
+    if width == 1:
+        for r in range(count):
+            dst[r] = src[rows[r]]
+        return
     for r in range(count):
-        memcpy(dst + r * width, src + rows[r] * width, width * sizeof(floating))
+        row = src + rows[r] * width
+        for j in range(width):
+            dst[j * count + r] = row[j]
+
+
+cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
+                    Py_ssize_t cols) noexcept nogil:
+    """dst (cols × rows) = srcᵀ, src rows × cols, both C-contiguous."""
+    cdef Py_ssize_t r, c
+    if rows == 1 or cols == 1:
+        memcpy(dst, src, rows * cols * sizeof(floating))
+        return
+    for r in range(rows):
+        for c in range(cols):
+            dst[c * rows + r] = src[r * cols + c]
 
 
 cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
@@ -103,23 +126,28 @@ cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
 
 
 cdef void forward_core(const Layout* lay, const floating* params, const floating* x,
-                       floating* out, Py_ssize_t n, floating* ws, Py_ssize_t cap) noexcept nogil:
-    """out = the network's output for the n rows of x, cap rows at a time through two
-    ping-pong buffers of cap × (widest hidden layer) values in ws."""
+                       floating* out, Py_ssize_t n, floating* ws, Py_ssize_t cap,
+                       Py_ssize_t widest) noexcept nogil:
+    """out (n × outputs, row-major) = the network's output for the rows of x, cap rows at a
+    time: each chunk is transposed into ws, then passes through two ping-pong buffers of
+    widest × cap values (ws must hold cap × (inputs + 2·widest) values)."""
     cdef int l, L = lay.n_layers
     cdef Py_ssize_t start, nb, n_in = lay.sizes[0], k = lay.sizes[L]
-    cdef Py_ssize_t half = cap * lay.d1_off   # d1_off doubles as the widest layer here
+    cdef floating* buf0 = ws + cap * n_in
+    cdef floating* buf1 = buf0 + cap * widest
     cdef const floating* src
     cdef floating* dst
     start = 0
     while start < n:
         nb = cap if n - start > cap else n - start
-        src = x + start * n_in
+        transpose(ws, x + start * n_in, nb, n_in)
+        src = ws
         for l in range(L):
-            dst = out + start * k if l == L - 1 else ws + (l % 2) * half
+            dst = buf0 if l % 2 == 0 else buf1
             dense_forward(src, params + lay.w_off[l], params + lay.b_off[l], dst,
-                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l])
+                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
             src = dst
+        transpose(out + start * k, src, k, nb)
         start += nb
 
 
@@ -337,17 +365,18 @@ cdef class Network:
         if n == 0:
             return out
         cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS)
+        cdef Py_ssize_t widest = max(self._sizes)
         # local workspace: concurrent predictions on one model share nothing mutable
-        ws = np.empty(2 * cap * max(self._sizes), dtype=self.dtype)
+        ws = np.empty(cap * (self._sizes[0] + 2 * widest), dtype=self.dtype)
         cdef void* pp = cnp.PyArray_DATA(self.params)
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* op = cnp.PyArray_DATA(out)
         cdef void* wp = cnp.PyArray_DATA(ws)
-        cdef Layout lay = self._lay
-        lay.d1_off = max(self._sizes)
         with nogil:
             if self._single:
-                forward_core(&lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp, cap)
+                forward_core(&self._lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp,
+                             cap, widest)
             else:
-                forward_core(&lay, <double*>pp, <double*>xp, <double*>op, n, <double*>wp, cap)
+                forward_core(&self._lay, <double*>pp, <double*>xp, <double*>op, n,
+                             <double*>wp, cap, widest)
         return out

@@ -22,9 +22,9 @@ if sanitize:
 KERNELS = sorted(p.stem for p in Path("src/fastdense/_core").glob("*.pyx"))
 
 # Per-extension additions. updates: -fno-math-errno lets sqrt vectorise (errno is never
-# read; NaN/Inf semantics are untouched), and OpenMP splits buffers of at least
-# PARALLEL_MIN values over the cores (bench/optimizers.py --threads shows it pays).
-# FASTDENSE_NO_OPENMP=1 builds it serial.
+# read; NaN/Inf semantics are untouched), and OpenMP lets updates.set_num_threads(k) split
+# buffers of at least PARALLEL_MIN values over k threads (opt-in; serial by default).
+# FASTDENSE_NO_OPENMP=1 builds it without OpenMP.
 EXTRA = {"updates": (["-fno-math-errno"], [])}
 if not os.environ.get("FASTDENSE_NO_OPENMP"):
     EXTRA["updates"] = (EXTRA["updates"][0] + ["-fopenmp"], ["-fopenmp"])

@@ -124,7 +124,7 @@ def test_large_buffers_split_over_threads_give_identical_results(case):
     p0 = rng.standard_normal(n).astype(np.float32)
     grads = [(rng.standard_normal(n) * 0.01).astype(np.float32) for _ in range(3)]
     results = []
-    default = updates.max_threads()
+    default = updates.get_num_threads()
     try:
         for threads in (1, 2):
             updates.set_num_threads(threads)

@@ -33,8 +33,9 @@ from inside the compiled training loop:
   ``initial_accumulator_value``), created on first call and then kept; a later call with
   another n or dtype raises ValueError (the model owns one optimizer);
 * ``iterations``: the number of updates applied so far; the caller advances it.
-* Large buffers (≥ ``updates.PARALLEL_MIN_VALUES``) are updated on all OpenMP threads
-  (``OMP_NUM_THREADS`` or ``updates.set_num_threads``); smaller ones on one.
+* Updates run on the calling thread. ``fastdense._core.updates.set_num_threads(2)`` opts
+  in to splitting buffers of at least ``updates.PARALLEL_MIN_VALUES`` values over two
+  OpenMP threads (a gain only when the second core is idle; see bench/optimizers.py).
 
 Standalone use: ``opt.apply(grads, params)`` (see ``Optimizer.apply``). State is plain
 arrays: ``opt.variables`` lists them live; ``get_state()`` / ``set_state()`` save and

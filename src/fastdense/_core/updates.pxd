@@ -15,9 +15,10 @@
 #
 # Extensions of the scaffold's contract (keep train.pyx in step with them):
 #   * rule ids RULE_RMSPROP_CENTERED and RULE_ADAM_AMSGRAD;
-#   * a buffer of at least PARALLEL_MIN values is split over OpenMP's threads (as many as
-#     omp_get_max_threads(): OMP_NUM_THREADS or updates.set_num_threads); a smaller one
-#     runs on the calling thread only, so small models never pay thread start-up;
+#   * a buffer of at least PARALLEL_MIN values may be split over OpenMP threads: serial by
+#     default, `updates.set_num_threads(2)` opts in (measured in bench/optimizers.py); a
+#     smaller buffer always runs on the calling thread, so small models never pay thread
+#     start-up;
 #   * `step_config_init(&cfg)` zeroes a StepConfig (every option off), so a field added
 #     later can never hold garbage in a caller that does not know it yet.
 #
@@ -48,6 +49,7 @@ cdef enum:
     # below this many values an update runs on one thread: thread start-up (~10 µs)
     # costs more than the second core wins (see bench/optimizers.py --sizes)
     PARALLEL_MIN = 262144
+    CHUNK = 65536            # values per unit of parallel work (a multiple of 16)
 
 ctypedef struct StepConfig:
     int rule

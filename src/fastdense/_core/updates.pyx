@@ -20,14 +20,11 @@ cdef extern from *:
     #ifdef _OPENMP
     #include <omp.h>
     static int fd_max_threads(void) { return omp_get_max_threads(); }
-    static void fd_set_threads(int k) { omp_set_num_threads(k); }
     #else
     static int fd_max_threads(void) { return 1; }
-    static void fd_set_threads(int k) { (void)k; }
     #endif
     """
     int fd_max_threads() noexcept nogil
-    void fd_set_threads(int k) noexcept nogil
 
 # The rule ids of updates.pxd, for Python callers (cdef enums are not visible there).
 RULES = {
@@ -38,18 +35,24 @@ RULES = {
 PARALLEL_MIN_VALUES = PARALLEL_MIN
 
 
-def max_threads():
-    """The number of threads an update of at least PARALLEL_MIN values uses (1 when the
-    module was built without OpenMP)."""
-    return fd_max_threads()
+# Threads for updates of at least PARALLEL_MIN values. Serial by default: on the 2-core
+# machines this targets, a second thread wins ~10 % when the other core is idle and loses
+# 2-4x when it is busy (bench/optimizers.py --threads 1 2), so it is an opt-in.
+cdef int _num_threads = 1
+
+
+def get_num_threads():
+    """The number of threads an update of at least PARALLEL_MIN values uses."""
+    return _num_threads
 
 
 def set_num_threads(int k):
-    """Use at most k threads for large updates from the calling thread (OpenMP's
-    omp_set_num_threads, like OMP_NUM_THREADS)."""
+    """Use k threads for updates of at least PARALLEL_MIN values (capped at OpenMP's
+    maximum, 1 when built without OpenMP); smaller updates always run on one thread."""
+    global _num_threads
     if k < 1:
         raise ValueError(f"the number of threads must be at least 1, got {k}")
-    fd_set_threads(k)
+    _num_threads = min(k, fd_max_threads())
 
 
 # ---------------------------------------------------------------------------------------
@@ -334,12 +337,10 @@ cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
 
 
 cdef int threads_for(Py_ssize_t n) noexcept nogil:
-    """1 below PARALLEL_MIN values, else OpenMP's thread count."""
-    cdef int k
+    """1 below PARALLEL_MIN values, else the set_num_threads setting."""
     if n < PARALLEL_MIN:
         return 1
-    k = fd_max_threads()
-    return k if k > 1 else 1
+    return _num_threads
 
 
 cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
@@ -347,19 +348,20 @@ cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
                    double pre, double post) noexcept nogil:
     """rule_update over p[lo:hi], split into one contiguous chunk per thread when large."""
     cdef int nt = threads_for(hi - lo)
-    cdef Py_ssize_t c, a, b, chunk
+    cdef Py_ssize_t c, a, b, nchunks
     if nt <= 1:
         rule_update(cfg, p, g, state, lo, hi, pre, post)
         return
-    # chunks of whole 64-byte lines so two threads never write one cache line
-    chunk = ((hi - lo + nt - 1) // nt + 15) & ~(<Py_ssize_t>15)
-    for c in prange(nt, num_threads=nt, schedule="static"):
-        a = lo + c * chunk
-        b = a + chunk
+    # Many small chunks handed out on demand, not one half per thread: on a shared
+    # machine a thread that loses its core leaves its remaining chunks to the other
+    # instead of holding up the whole update. CHUNK is a whole number of cache lines.
+    nchunks = (hi - lo + CHUNK - 1) // CHUNK
+    for c in prange(nchunks, num_threads=nt, schedule="dynamic"):
+        a = lo + c * CHUNK
+        b = a + CHUNK
         if b > hi:
             b = hi
-        if a < b:
-            rule_update(cfg, p, g, state, a, b, pre, post)
+        rule_update(cfg, p, g, state, a, b, pre, post)
 
 
 cdef double clipnorm_factor(double clipnorm, const floating* g,

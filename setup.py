@@ -21,14 +21,22 @@ if sanitize:
 
 KERNELS = sorted(p.stem for p in Path("src/fastdense/_core").glob("*.pyx"))
 
+# Per-extension additions. updates: -fno-math-errno lets sqrt vectorise (errno is never
+# read; NaN/Inf semantics are untouched), and OpenMP lets updates.set_num_threads(k) split
+# buffers of at least PARALLEL_MIN values over k threads (opt-in; serial by default).
+# FASTDENSE_NO_OPENMP=1 builds it without OpenMP.
+EXTRA = {"updates": (["-fno-math-errno"], [])}
+if not os.environ.get("FASTDENSE_NO_OPENMP"):
+    EXTRA["updates"] = (EXTRA["updates"][0] + ["-fopenmp"], ["-fopenmp"])
+
 extensions = [
     Extension(
         f"fastdense._core.{name}",
         [f"src/fastdense/_core/{name}.pyx"],
         include_dirs=[np.get_include(), "src/fastdense/_core"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=COMPILE_ARGS,
-        extra_link_args=LINK_ARGS,
+        extra_compile_args=COMPILE_ARGS + EXTRA.get(name, ([], []))[0],
+        extra_link_args=LINK_ARGS + EXTRA.get(name, ([], []))[1],
     )
     for name in KERNELS
 ]

@@ -84,3 +84,21 @@ def positive_float(value, name: str, *, allow_zero: bool = False) -> float:
         bound = "≥ 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
     return v
+
+
+def unit_interval(value, name: str, *, include_one: bool = False) -> float:
+    """A finite real in [0, 1) (or [0, 1] with include_one), such as β or ρ."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if not (0.0 <= v < 1.0 or (include_one and v == 1.0)):
+        bound = "[0, 1]" if include_one else "[0, 1)"
+        raise ValueError(f"{name} must be in {bound}, got {value!r}")
+    return v
+
+
+def flag(value, name: str) -> bool:
+    """A boolean option (True/False only: 0 and 1 are refused as likely mistakes)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)

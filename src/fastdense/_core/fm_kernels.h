@@ -2,6 +2,7 @@
 #ifndef FASTDENSE_FM_KERNELS_H
 #define FASTDENSE_FM_KERNELS_H
 #include <stddef.h>
+#include <string.h>
 
 enum { FD_ISA_BASE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 };
 
@@ -28,15 +29,119 @@ static int fd_set_isa(int isa)
     return fd_isa;
 }
 
+#include <string.h>
+
+/* Vectors of 16, 32 and 64 bytes (GCC vector extensions): the native width of SSE, AVX2
+ * and AVX-512. Sums over the batch are kept in them lane by lane. */
+typedef float fd_f4 __attribute__((vector_size(16)));
+typedef float fd_f8 __attribute__((vector_size(32)));
+typedef float fd_f16 __attribute__((vector_size(64)));
+typedef double fd_d2 __attribute__((vector_size(16)));
+typedef double fd_d4 __attribute__((vector_size(32)));
+typedef double fd_d8 __attribute__((vector_size(64)));
+typedef int fd_i4 __attribute__((vector_size(16)));
+typedef int fd_i8 __attribute__((vector_size(32)));
+typedef int fd_i16 __attribute__((vector_size(64)));
+typedef long long fd_l2 __attribute__((vector_size(16)));
+typedef long long fd_l4 __attribute__((vector_size(32)));
+typedef long long fd_l8 __attribute__((vector_size(64)));
+
+/* One level of a transposing sum: out[p] = lo(in[2p], in[2p+1]) + hi(in[2p], in[2p+1]),
+ * where lo takes the first and hi the second half of each block of partial sums. */
+#define FD_TSUM_LEVEL(out, in, count, lo, hi)                                        \
+    for (int p_ = 0; p_ < (count); p_++)                                             \
+        out[p_] = __builtin_shuffle(in[2 * p_], in[2 * p_ + 1], lo)                    \
+                + __builtin_shuffle(in[2 * p_], in[2 * p_ + 1], hi);
+
+/* fd_tsum_X(v): v holds L vectors of L partial sums (L lanes each); returns one vector
+ * whose lane q is the total of v[q]. log2(L) levels of shuffles and adds replace L
+ * separate horizontal reductions. */
+static inline __attribute__((always_inline)) fd_f16 fd_tsum_f16(const fd_f16 *v)
+{
+    const fd_i16 a1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const fd_i16 b1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
+    const fd_i16 a2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const fd_i16 b2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    const fd_i16 a3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    const fd_i16 b3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31};
+    const fd_i16 a4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    const fd_i16 b4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    fd_f16 w[8], x[4], y[2], z[1];
+    FD_TSUM_LEVEL(w, v, 8, a1, b1)
+    FD_TSUM_LEVEL(x, w, 4, a2, b2)
+    FD_TSUM_LEVEL(y, x, 2, a3, b3)
+    FD_TSUM_LEVEL(z, y, 1, a4, b4)
+    return z[0];
+}
+
+#define FD_TSUM8(name, VT, VI)                                                       \
+    static inline __attribute__((always_inline)) VT name(const VT *v)               \
+    {                                                                                \
+        const VI a1 = {0, 1, 2, 3, 8, 9, 10, 11}, b1 = {4, 5, 6, 7, 12, 13, 14, 15};   \
+        const VI a2 = {0, 1, 4, 5, 8, 9, 12, 13}, b2 = {2, 3, 6, 7, 10, 11, 14, 15};   \
+        const VI a3 = {0, 2, 4, 6, 8, 10, 12, 14}, b3 = {1, 3, 5, 7, 9, 11, 13, 15};   \
+        VT w[4], x[2], y[1];                                                         \
+        FD_TSUM_LEVEL(w, v, 4, a1, b1)                                               \
+        FD_TSUM_LEVEL(x, w, 2, a2, b2)                                               \
+        FD_TSUM_LEVEL(y, x, 1, a3, b3)                                               \
+        return y[0];                                                                 \
+    }
+#define FD_TSUM4(name, VT, VI)                                                       \
+    static inline __attribute__((always_inline)) VT name(const VT *v)               \
+    {                                                                                \
+        const VI a1 = {0, 1, 4, 5}, b1 = {2, 3, 6, 7};                                 \
+        const VI a2 = {0, 2, 4, 6}, b2 = {1, 3, 5, 7};                                 \
+        VT w[2], x[1];                                                               \
+        FD_TSUM_LEVEL(w, v, 2, a1, b1)                                               \
+        FD_TSUM_LEVEL(x, w, 1, a2, b2)                                               \
+        return x[0];                                                                 \
+    }
+FD_TSUM8(fd_tsum_f8, fd_f8, fd_i8)
+FD_TSUM8(fd_tsum_d8, fd_d8, fd_l8)
+FD_TSUM4(fd_tsum_f4, fd_f4, fd_i4)
+FD_TSUM4(fd_tsum_d4, fd_d4, fd_l4)
+
+static inline __attribute__((always_inline)) fd_d2 fd_tsum_d2(const fd_d2 *v)
+{
+    const fd_l2 a1 = {0, 2}, b1 = {1, 3};
+    fd_d2 w[1];
+    FD_TSUM_LEVEL(w, v, 1, a1, b1)
+    return w[0];
+}
+
 #define T float
 #define SUF f
+#define VT16 fd_f4
+#define VT32 fd_f8
+#define VT64 fd_f16
+#define TSUM16 fd_tsum_f4
+#define TSUM32 fd_tsum_f8
+#define TSUM64 fd_tsum_f16
 #include "fm_template.h"
 #undef T
 #undef SUF
+#undef VT16
+#undef VT32
+#undef VT64
+#undef TSUM16
+#undef TSUM32
+#undef TSUM64
 #define T double
 #define SUF d
+#define VT16 fd_d2
+#define VT32 fd_d4
+#define VT64 fd_d8
+#define TSUM16 fd_tsum_d2
+#define TSUM32 fd_tsum_d4
+#define TSUM64 fd_tsum_d8
 #include "fm_template.h"
 #undef T
 #undef SUF
+#undef VT16
+#undef VT32
+#undef VT64
+#undef TSUM16
+#undef TSUM32
+#undef TSUM64
 
 #endif

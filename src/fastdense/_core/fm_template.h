@@ -17,79 +17,139 @@
 #define FD(name) FD_CAT(name, SUF)
 #define LANES (64 / (ptrdiff_t)sizeof(T))
 
+/* acc[0] + … + acc[LANES-1] by a fixed tree (halves added lane-wise), unrolled so the
+ * partial sums never leave the vector registers. */
 static inline __attribute__((always_inline)) T
-FD(fd_dot)(const T *restrict x, const T *restrict y, ptrdiff_t n)
+FD(fd_fold)(T *acc)
 {
-    T acc[64 / sizeof(T)];
-    ptrdiff_t i, u;
-    for (u = 0; u < LANES; u++) acc[u] = 0;
-    for (i = 0; i + LANES <= n; i += LANES)
-        for (u = 0; u < LANES; u++) acc[u] += x[i + u] * y[i + u];
-    for (u = 0; i < n; i++, u++) acc[u] += x[i] * y[i];
-    for (ptrdiff_t w = LANES / 2; w > 0; w /= 2)
-        for (u = 0; u < w; u++) acc[u] += acc[u + w];
-    return acc[0];
+    ptrdiff_t u;
+    if (LANES > 8)
+        for (u = 0; u < 8; u++) acc[u] += acc[u + 8];
+    for (u = 0; u < 4; u++) acc[u] += acc[u + 4];
+    for (u = 0; u < 2; u++) acc[u] += acc[u + 2];
+    return acc[0] + acc[1];
 }
 
 static inline __attribute__((always_inline)) T
 FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 {
-    T acc[64 / sizeof(T)];
+    T acc[64 / sizeof(T)], tail = 0;
     ptrdiff_t i, u;
     for (u = 0; u < LANES; u++) acc[u] = 0;
     for (i = 0; i + LANES <= n; i += LANES)
         for (u = 0; u < LANES; u++) acc[u] += x[i + u];
-    for (u = 0; i < n; i++, u++) acc[u] += x[i];
-    for (ptrdiff_t w = LANES / 2; w > 0; w /= 2)
-        for (u = 0; u < w; u++) acc[u] += acc[u + w];
-    return acc[0];
+    for (; i < n; i++) tail += x[i];
+    return FD(fd_fold)(acc) + tail;
 }
 
-/* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n. */
+/* Samples per register block: two 512-bit vectors (four AVX2, eight SSE registers). */
+#define CHUNK (128 / (ptrdiff_t)sizeof(T))
+
+/* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n.
+ * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
 static inline __attribute__((always_inline)) void
 FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
                     T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
 {
-    for (ptrdiff_t j = 0; j < n_out; j++) {
+    ptrdiff_t i0 = 0, u;
+    for (; i0 + CHUNK <= n; i0 += CHUNK) {
+        for (ptrdiff_t j = 0; j < n_out; j++) {
+            T acc[128 / sizeof(T)];
+            for (u = 0; u < CHUNK; u++) acc[u] = b[j];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T wkj = w[k * n_out + j];
+                const T *restrict ak = a + k * n + i0;
+                for (u = 0; u < CHUNK; u++) acc[u] += wkj * ak[u];
+            }
+            T *restrict zj = z + j * n + i0;
+            /* `< 0` rather than `> 0`: a NaN stays NaN, so divergence shows */
+            if (relu)
+                for (u = 0; u < CHUNK; u++) zj[u] = acc[u] < 0 ? (T)0 : acc[u];
+            else
+                for (u = 0; u < CHUNK; u++) zj[u] = acc[u];
+        }
+    }
+    if (i0 == n) return;
+    for (ptrdiff_t j = 0; j < n_out; j++) {          /* the last, partial block */
         T *restrict zj = z + j * n;
         const T bj = b[j];
-        for (ptrdiff_t i = 0; i < n; i++) zj[i] = bj;
+        for (ptrdiff_t i = i0; i < n; i++) zj[i] = bj;
         for (ptrdiff_t k = 0; k < n_in; k++) {
             const T wkj = w[k * n_out + j];
             const T *restrict ak = a + k * n;
-            for (ptrdiff_t i = 0; i < n; i++) zj[i] += wkj * ak[i];
+            for (ptrdiff_t i = i0; i < n; i++) zj[i] += wkj * ak[i];
         }
-        if (relu)   /* `< 0` rather than `> 0`: a NaN stays NaN, so divergence shows */
-            for (ptrdiff_t i = 0; i < n; i++) zj[i] = zj[i] < 0 ? (T)0 : zj[i];
+        if (relu)
+            for (ptrdiff_t i = i0; i < n; i++) zj[i] = zj[i] < 0 ? (T)0 : zj[i];
     }
 }
+
+#define WG_BYTES 16
+#define WG_VT VT16
+#define WG_TSUM TSUM16
+#include "fm_param_grads.h"
+#undef WG_BYTES
+#undef WG_VT
+#undef WG_TSUM
+#define WG_BYTES 32
+#define WG_VT VT32
+#define WG_TSUM TSUM32
+#include "fm_param_grads.h"
+#undef WG_BYTES
+#undef WG_VT
+#undef WG_TSUM
+#define WG_BYTES 64
+#define WG_VT VT64
+#define WG_TSUM TSUM64
+#include "fm_param_grads.h"
+#undef WG_BYTES
+#undef WG_VT
+#undef WG_TSUM
 
 /* dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; skipped when da is NULL).
  * D n_out × n is the gradient at this layer's pre-activation; A its input. */
 static inline __attribute__((always_inline)) void
 FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict d,
                      T *restrict dw, T *restrict db, T *restrict da,
-                     ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
+                     ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a, int vbytes)
 {
-    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = FD(fd_sum)(d + j * n, n);
-    for (ptrdiff_t k = 0; k < n_in; k++)
-        for (ptrdiff_t j = 0; j < n_out; j++)
-            dw[k * n_out + j] = FD(fd_dot)(a + k * n, d + j * n, n);
+    /* vbytes, the instruction set's vector width, is a constant in each instantiation */
+    if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
+    else if (vbytes == 32) FD(fm_param_grads_32)(a, d, dw, db, n, n_in, n_out);
+    else FD(fm_param_grads_16)(a, d, dw, db, n, n_in, n_out);
     if (!da) return;
-    for (ptrdiff_t k = 0; k < n_in; k++) {
+    ptrdiff_t i0 = 0, u;
+    for (; i0 + CHUNK <= n; i0 += CHUNK) {
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            T acc[128 / sizeof(T)];
+            for (u = 0; u < CHUNK; u++) acc[u] = 0;
+            for (ptrdiff_t j = 0; j < n_out; j++) {
+                const T wkj = w[k * n_out + j];
+                const T *restrict dj = d + j * n + i0;
+                for (u = 0; u < CHUNK; u++) acc[u] += wkj * dj[u];
+            }
+            T *restrict dak = da + k * n + i0;
+            const T *restrict ak = a + k * n + i0;
+            if (relu_a)
+                for (u = 0; u < CHUNK; u++) dak[u] = ak[u] > 0 ? acc[u] : (T)0;
+            else
+                for (u = 0; u < CHUNK; u++) dak[u] = acc[u];
+        }
+    }
+    if (i0 == n) return;
+    for (ptrdiff_t k = 0; k < n_in; k++) {              /* the last, partial block */
         T *restrict dak = da + k * n;
         const T *restrict ak = a + k * n;
-        for (ptrdiff_t i = 0; i < n; i++) dak[i] = 0;
+        for (ptrdiff_t i = i0; i < n; i++) dak[i] = 0;
         for (ptrdiff_t j = 0; j < n_out; j++) {
             const T wkj = w[k * n_out + j];
             const T *restrict dj = d + j * n;
-            for (ptrdiff_t i = 0; i < n; i++) dak[i] += wkj * dj[i];
+            for (ptrdiff_t i = i0; i < n; i++) dak[i] += wkj * dj[i];
         }
         if (relu_a)
-            for (ptrdiff_t i = 0; i < n; i++) dak[i] = ak[i] > 0 ? dak[i] : (T)0;
+            for (ptrdiff_t i = i0; i < n; i++) dak[i] = ak[i] > 0 ? dak[i] : (T)0;
     }
 }
-
 
 /* Z[j, :] = act(Z[j, :] + b[j]) for the n_out rows of Z (after a BLAS product). */
 static inline __attribute__((always_inline)) void
@@ -144,11 +204,30 @@ FD_VARIANTS(void, fm_forward,
              ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu),
             (a, w, b, z, n, n_in, n_out, relu))
 
-FD_VARIANTS(void, fm_backward,
-            (const T *restrict a, const T *restrict w, const T *restrict d,
-             T *restrict dw, T *restrict db, T *restrict da,
-             ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a),
-            (a, w, d, dw, db, da, n, n_in, n_out, relu_a))
+/* fm_backward: like FD_VARIANTS, but each instantiation also gets its vector width. */
+#define FD_BWD_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \
+                       T *restrict dw, T *restrict db, T *restrict da,                    \
+                       ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
+#define FD_BWD_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, relu_a, vb)
+#if defined(__GNUC__) && defined(__x86_64__)
+static void FD(fm_backward_base) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16); }
+__attribute__((target("avx2,fma")))
+static void FD(fm_backward_avx2) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(32); }
+__attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
+static void FD(fm_backward_avx512) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(64); }
+static void FD(fm_backward) FD_BWD_PARAMS
+{
+    switch (fd_isa) {
+    case FD_ISA_AVX512: FD(fm_backward_avx512)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
+    case FD_ISA_AVX2: FD(fm_backward_avx2)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
+    default: FD(fm_backward_base)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
+    }
+}
+#else
+static void FD(fm_backward) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16); }
+#endif
+#undef FD_BWD_PARAMS
+#undef FD_BWD_ARGS
 
 FD_VARIANTS(void, fm_bias_act,
             (T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu),
@@ -162,6 +241,7 @@ FD_VARIANTS(void, relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size
             (d, a, size))
 
 #undef FD_VARIANTS
+#undef CHUNK
 #undef LANES
 #undef FD
 #undef FD_CAT

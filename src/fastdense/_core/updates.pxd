@@ -3,11 +3,37 @@
 # Contract used by the training loop (train.pyx) and by fastdense.optimizers:
 #   * `p` (n values) is updated in place; `g` is only read (never modified, so a user's
 #     gradient arrays survive `Optimizer.apply`);
-#   * `state[0..2]` are the rule's state buffers (n values each, NULL where unused);
-#   * `seg` holds nseg+1 offsets: variable i is p[seg[i]:seg[i+1]] (used by clipnorm);
+#   * `state[0..2]` are the rule's state buffers (n values each), laid out per rule below;
+#   * `seg` holds nseg+1 offsets: variable i is p[seg[i]:seg[i+1]] (used by clipnorm), with
+#     seg[0] = 0 and seg[nseg] = n; seg may be NULL (nseg = 0): the buffer is one variable;
 #   * cfg.lr is this update's learning rate (a schedule is evaluated by the caller) and
-#     cfg.t the 1-based update count.
+#     cfg.t the 1-based update count;
+#   * options run in this order before the rule: clipnorm (per variable), clipvalue,
+#     global_clipnorm (over the whole buffer, after the previous two), weight decay
+#     `p ← p − p·wd·lr`; 0 switches an option off;
+#   * `optimizer_step` returns 0, or -1 for an unknown rule (nothing is then modified).
+#
+# Extensions of the scaffold's contract (keep train.pyx in step with them):
+#   * rule ids RULE_RMSPROP_CENTERED and RULE_ADAM_AMSGRAD;
+#   * a buffer of at least PARALLEL_MIN values may be split over OpenMP threads: serial by
+#     default, `updates.set_num_threads(2)` opts in (measured in bench/optimizers.py); a
+#     smaller buffer always runs on the calling thread, so small models never pay thread
+#     start-up;
+#   * `step_config_init(&cfg)` zeroes a StepConfig (every option off), so a field added
+#     later can never hold garbage in a caller that does not know it yet.
+#
+# Hyper-parameter layout h[8] and state buffers, per rule (unused h entries are 0):
+#   RULE_SGD               h = []                        state = []
+#   RULE_SGD_MOMENTUM      h = [momentum]                state = [m]
+#   RULE_SGD_NESTEROV      h = [momentum]                state = [m]
+#   RULE_RMSPROP           h = [rho, momentum, epsilon]  state = [v] or [v, m] if momentum > 0
+#   RULE_RMSPROP_CENTERED  h = [rho, momentum, epsilon]  state = [v, a] or [v, a, m]
+#   RULE_ADAM              h = [beta_1, beta_2, epsilon] state = [m, v]
+#   RULE_ADAM_AMSGRAD      h = [beta_1, beta_2, epsilon] state = [m, v, v̂]
+#   RULE_ADAGRAD           h = [epsilon, initial_accumulator_value]  state = [acc]
+#     (acc starts at initial_accumulator_value; every other state starts at zero)
 from cython cimport floating
+from libc.string cimport memset
 
 cdef enum:
     RULE_SGD = 0
@@ -16,17 +42,30 @@ cdef enum:
     RULE_RMSPROP = 3
     RULE_ADAM = 4
     RULE_ADAGRAD = 5
+    RULE_RMSPROP_CENTERED = 6
+    RULE_ADAM_AMSGRAD = 7
+    N_RULES = 8
     N_HYPER = 8
+    # below this many values an update runs on one thread: thread start-up (~10 µs)
+    # costs more than the second core wins (see bench/optimizers.py --sizes)
+    PARALLEL_MIN = 262144
+    CHUNK = 65536            # values per unit of parallel work (a multiple of 16)
 
 ctypedef struct StepConfig:
     int rule
     double lr
     long long t
-    double h[8]              # the rule's hyper-parameters; layout documented per rule
+    double h[8]              # the rule's hyper-parameters; layout above
     double clipnorm          # 0 = off
     double clipvalue         # 0 = off
     double global_clipnorm   # 0 = off
     double weight_decay      # 0 = off
+
+
+cdef inline void step_config_init(StepConfig* cfg) noexcept nogil:
+    """cfg := all zero (rule SGD, every option off)"""
+    memset(cfg, 0, sizeof(StepConfig))
+
 
 cdef void sgd_update(floating* p, const floating* g, floating lr,
                      Py_ssize_t n) noexcept nogil

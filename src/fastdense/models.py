@@ -216,13 +216,18 @@ class Sequential:
 
     # ------------------------------------------------------------------ inference
     def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
-        """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype."""
+        """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype.
+
+        A finite, C-contiguous 2-D array of the model's dtype goes straight to the compiled
+        forward pass; anything else is validated and converted first."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
-        return self._net_forward(self._inputs(x))
-
-    def _net_forward(self, xa):
-        return self._net.forward(xa)
+        net = self._net
+        if net is not None:
+            out = net.forward(x)
+            if out is not None:
+                return out
+        return self._net.forward(self._inputs(x))
 
     def _mse(self, xa, ya) -> float:
         pred = self._net.forward(xa)

@@ -2,7 +2,7 @@
 # is stored f × n (feature j of sample i at [j*n + i]); weights W are n_in × n_out row-major.
 from cython cimport floating
 
-cdef bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil
+cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
@@ -14,3 +14,5 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
                          bint relu_a) noexcept nogil
 
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil
+
+cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil

@@ -14,7 +14,7 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
-from fastdense._core.dense cimport dense_forward, dense_backward, relu_backward
+from fastdense._core.dense cimport all_finite, dense_forward, dense_backward, relu_backward
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, optimizer_step
 
@@ -151,8 +151,14 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
         start += nb
 
 
-# Rows per chunk of `forward`: bounds its workspace while keeping BLAS calls large.
-DEF_PREDICT_ROWS = 1024
+cdef enum:
+    # Rows per chunk of `forward`: bounds its workspace while keeping BLAS calls large.
+    DEF_PREDICT_ROWS = 1024
+    # A `forward` workspace up to this many doubles lives on the stack.
+    STACK_WS = 2048
+    # Below this many multiply-adds (rows × parameters) `forward` keeps the GIL: releasing
+    # and taking it back costs more than the work.
+    NOGIL_MIN_WORK = 100000
 
 
 cdef class Network:
@@ -167,7 +173,8 @@ cdef class Network:
     cdef int[::1] _relu
     cdef Layout _lay
     cdef object _ws
-    cdef Py_ssize_t _cap
+    cdef Py_ssize_t _cap, _widest
+    cdef int _typenum
     cdef bint _single
 
     def __init__(self, sizes, relu, dtype):
@@ -180,6 +187,8 @@ cdef class Network:
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self._single = self.dtype == np.dtype(np.float32)
+        self._typenum = cnp.NPY_FLOAT32 if self._single else cnp.NPY_FLOAT64
+        self._widest = max(sizes)
         self._sizes = np.asarray(sizes, dtype=np.intp)
         self._relu = np.asarray(relu, dtype=np.intc)
         w_off, b_off, seg = [], [], [0]
@@ -354,29 +363,56 @@ cdef class Network:
         return loss
 
     def forward(self, x):
-        """The network's output for the rows of x (a new array, n × outputs)."""
-        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 \
-                or not x.flags.c_contiguous:
-            raise TypeError(f"x must be a C-contiguous 2-D {self.dtype} array")
-        if x.shape[1] != self._sizes[0]:
-            raise ValueError(f"x has {x.shape[1]} columns, expected {self._sizes[0]}")
-        cdef Py_ssize_t n = x.shape[0], L = self._lay.n_layers
-        out = np.empty((n, self._sizes[L]), dtype=self.dtype)
+        """The network's output for the rows of x, as a new n × outputs array; or None when
+        x is not already a finite, C-contiguous, 2-D array of the model's dtype and input
+        width (an ndarray exactly, not a subclass): the caller then validates and
+        converts it. So a well-formed input costs no conversion and no Python-level check.
+        """
+        if not cnp.PyArray_CheckExact(x):
+            return None
+        cdef cnp.ndarray arr = <cnp.ndarray>x
+        cdef Py_ssize_t L = self._lay.n_layers, n_in = self._sizes[0]
+        if cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != self._typenum \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_DIM(arr, 1) != n_in:
+            return None
+        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0)
+        cdef void* xp = cnp.PyArray_DATA(arr)
+        cdef bint finite
+        if self._single:
+            finite = all_finite(<float*>xp, n * n_in)
+        else:
+            finite = all_finite(<double*>xp, n * n_in)
+        if not finite:
+            return None
+        cdef cnp.npy_intp dims[2]
+        dims[0] = n
+        dims[1] = self._sizes[L]
+        out = cnp.PyArray_EMPTY(2, dims, self._typenum, 0)
         if n == 0:
             return out
-        cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS)
-        cdef Py_ssize_t widest = max(self._sizes)
-        # local workspace: concurrent predictions on one model share nothing mutable
-        ws = np.empty(cap * (self._sizes[0] + 2 * widest), dtype=self.dtype)
+        cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS), widest = self._widest
+        cdef Py_ssize_t ws_size = cap * (n_in + 2 * widest)
+        # The workspace is local to the call (on the stack when small), so concurrent
+        # predictions on one model share nothing mutable.
+        cdef double stack_ws[STACK_WS]
+        cdef void* wp = <void*>stack_ws
+        if ws_size > STACK_WS:
+            ws = np.empty(ws_size, dtype=self.dtype)
+            wp = cnp.PyArray_DATA(ws)
         cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* op = cnp.PyArray_DATA(out)
-        cdef void* wp = cnp.PyArray_DATA(ws)
-        with nogil:
-            if self._single:
-                forward_core(&self._lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp,
-                             cap, widest)
-            else:
-                forward_core(&self._lay, <double*>pp, <double*>xp, <double*>op, n,
-                             <double*>wp, cap, widest)
+        if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
+            self._forward(pp, xp, op, n, wp, cap)
+        else:
+            with nogil:
+                self._forward(pp, xp, op, n, wp, cap)
         return out
+
+    cdef void _forward(self, void* pp, void* xp, void* op, Py_ssize_t n, void* wp,
+                       Py_ssize_t cap) noexcept nogil:
+        if self._single:
+            forward_core(&self._lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp,
+                         cap, self._widest)
+        else:
+            forward_core(&self._lay, <double*>pp, <double*>xp, <double*>op, n,
+                         <double*>wp, cap, self._widest)

@@ -6,12 +6,12 @@ cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                        bint relu) noexcept nogil
+                        bint relu, bint a_rows) noexcept nogil
 
 cdef void dense_backward(const floating* a, const floating* w, const floating* d,
                          floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_a) noexcept nogil
+                         bint relu_a, bint a_rows) noexcept nogil
 
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil
 

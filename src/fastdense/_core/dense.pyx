@@ -95,11 +95,20 @@ cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                        bint relu) noexcept nogil:
-    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity."""
+                        bint relu, bint a_rows) noexcept nogil:
+    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity.
+
+    a_rows: A is stored sample-major instead (n × n_in, the rows of X as given), which the
+    BLAS path reads through its transposition flag; the caller sets it only where
+    use_blas(n, n_in, n_out) holds or n == 1 (where both layouts are the same memory).
+    """
     if use_blas(n, n_in, n_out):
-        gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out, a, <int>n,
-                0, z, <int>n)
+        if a_rows:
+            gemm_rm(True, True, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
+                    a, <int>n_in, 0, z, <int>n)
+        else:
+            gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
+                    a, <int>n, 0, z, <int>n)
         if floating is float:
             fm_bias_act_f(z, b, n, n_out, relu)
         else:
@@ -121,12 +130,12 @@ cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcep
 cdef void dense_backward(const floating* a, const floating* w, const floating* d,
                          floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_a) noexcept nogil:
+                         bint relu_a, bint a_rows) noexcept nogil:
     """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; no dA when NULL).
 
     D (n_out × n) is the gradient at this layer's pre-activation output; A (n_in × n) its
     input, which is the previous layer's ReLU output when relu_a, so [A > 0] is that
-    ReLU's derivative.
+    ReLU's derivative. a_rows as in dense_forward (then no dA: A is the network's input).
     """
     if not use_blas(n, n_in, n_out):
         if floating is float:
@@ -138,6 +147,10 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
         fm_row_sums_f(d, db, n_out, n)
     else:
         fm_row_sums_d(d, db, n_out, n)
+    if a_rows:
+        gemm_rm(True, True, <int>n_in, <int>n_out, <int>n, 1, a, <int>n_in, d, <int>n,
+                0, dw, <int>n_out)
+        return
     gemm_rm(False, True, <int>n_in, <int>n_out, <int>n, 1, a, <int>n, d, <int>n,
             0, dw, <int>n_out)
     if da == NULL:
@@ -179,7 +192,7 @@ def dense_forward_checked(const floating[:, ::1] a not None, const floating[:, :
     if n == 0:
         return
     with nogil:
-        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu)
+        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu, False)
 
 
 def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
@@ -201,4 +214,4 @@ def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, 
     cdef floating* dap = NULL if da is None else &da[0, 0]
     with nogil:
         dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], dap,
-                       n, n_in, n_out, relu_a)
+                       n, n_in, n_out, relu_a, False)

@@ -14,7 +14,8 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
-from fastdense._core.dense cimport all_finite, dense_forward, dense_backward, relu_backward
+from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
+                                    use_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, optimizer_step
 
@@ -47,11 +48,12 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
     cdef double loss
     cdef floating* a
     cdef floating* a_next
+    cdef bint rows0 = input_rows(lay, nb)
     for l in range(L):
         a = _act(lay, ws, cap, l)
         a_next = _act(lay, ws, cap, l + 1)
         dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], a_next,
-                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
+                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0, l == 0 and rows0)
     a = _act(lay, ws, cap, L)
     loss = mse_forward_backward(a, ws + cap * lay.y_off, d, nb, k)
     if lay.relu[L - 1]:
@@ -61,15 +63,22 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
         dense_backward(a, params + lay.w_off[l], d,
                        grads + lay.w_off[l], grads + lay.b_off[l],
                        d_prev if l > 0 else NULL,
-                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0)
+                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0,
+                       l == 0 and rows0)
         tmp = d
         d = d_prev
         d_prev = tmp
     return loss
 
 
-cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows,
-                      Py_ssize_t count, Py_ssize_t width) noexcept nogil:
+cdef inline bint input_rows(const Layout* lay, Py_ssize_t nb) noexcept nogil:
+    """Whether a batch of nb samples enters the first layer sample-major (as X's rows are:
+    its BLAS path reads them through a transposition flag) rather than feature-major."""
+    return use_blas(nb, lay.sizes[0], lay.sizes[1])
+
+
+cdef void gather_transposed(floating* dst, const floating* src, const Py_ssize_t* rows,
+                            Py_ssize_t count, Py_ssize_t width) noexcept nogil:
     """dst[:, r] = src[rows[r], :] for r < count: rows of the row-major src (… × width)
     gathered into the columns of the feature-major dst (width × count)."""
     cdef Py_ssize_t r, j
@@ -82,6 +91,21 @@ cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows
         row = src + rows[r] * width
         for j in range(width):
             dst[j * count + r] = row[j]
+
+
+cdef void gather_batch(const Layout* lay, floating* ws, Py_ssize_t cap,
+                       const floating* x, const floating* y, const Py_ssize_t* rows,
+                       Py_ssize_t nb) noexcept nogil:
+    """The batch's inputs into activation 0 (in the layout input_rows chooses) and its
+    targets, feature-major, into the target buffer."""
+    cdef Py_ssize_t r, n_in = lay.sizes[0]
+    cdef floating* a0 = _act(lay, ws, cap, 0)
+    if input_rows(lay, nb):
+        for r in range(nb):
+            memcpy(a0 + r * n_in, x + rows[r] * n_in, n_in * sizeof(floating))
+    else:
+        gather_transposed(a0, x, rows, nb, n_in)
+    gather_transposed(ws + cap * lay.y_off, y, rows, nb, lay.sizes[lay.n_layers])
 
 
 cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
@@ -112,8 +136,7 @@ cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
     start = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
-        gather_rows(_act(lay, ws, cap, 0), x, order + start, nb, n_in)
-        gather_rows(ws + cap * lay.y_off, y, order + start, nb, k)
+        gather_batch(lay, ws, cap, x, y, order + start, nb)
         losses[b] = forward_backward(lay, params, grads, ws, cap, nb)
         cfg.lr = lrs[b]
         cfg.t = t_first + b
@@ -137,15 +160,21 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
     cdef floating* buf1 = buf0 + cap * widest
     cdef const floating* src
     cdef floating* dst
+    cdef bint rows0
     start = 0
     while start < n:
         nb = cap if n - start > cap else n - start
-        transpose(ws, x + start * n_in, nb, n_in)
-        src = ws
+        rows0 = input_rows(lay, nb)
+        if rows0:
+            src = x + start * n_in
+        else:
+            transpose(ws, x + start * n_in, nb, n_in)
+            src = ws
         for l in range(L):
             dst = buf0 if l % 2 == 0 else buf1
             dense_forward(src, params + lay.w_off[l], params + lay.b_off[l], dst,
-                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
+                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0,
+                          l == 0 and rows0)
             src = dst
         transpose(out + start * k, src, k, nb)
         start += nb
@@ -346,18 +375,15 @@ cdef class Network:
         cdef void* wp = cnp.PyArray_DATA(self._ws)
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
-        cdef Py_ssize_t in_w = self._sizes[0], k = self._sizes[self._lay.n_layers]
         cdef double loss
         with nogil:
             if self._single:
-                gather_rows(_act(&self._lay, <float*>wp, self._cap, 0), <float*>xp, op, n, in_w)
-                gather_rows(<float*>wp + self._cap * self._lay.y_off, <float*>yp, op, n, k)
+                gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp, op, n)
                 loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
                                         self._cap, n)
             else:
-                gather_rows(_act(&self._lay, <double*>wp, self._cap, 0), <double*>xp, op, n,
-                            in_w)
-                gather_rows(<double*>wp + self._cap * self._lay.y_off, <double*>yp, op, n, k)
+                gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp, <double*>yp,
+                             op, n)
                 loss = forward_backward(&self._lay, <double*>pp, <double*>gp, <double*>wp,
                                         self._cap, n)
         return loss

@@ -120,32 +120,38 @@ cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
             dst[c * rows + r] = src[r * cols + c]
 
 
-cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
-                          Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
-                          floating* ws, Py_ssize_t cap,
-                          const floating* x, const floating* y, const Py_ssize_t* order,
-                          Py_ssize_t n, Py_ssize_t batch_size,
-                          StepConfig* cfg, floating** state, const double* lrs,
-                          long long t_first, double* losses) noexcept nogil:
+cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* grads,
+                                 Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
+                                 floating* ws, Py_ssize_t cap,
+                                 const floating* x, const floating* y,
+                                 const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
+                                 StepConfig* cfg, floating** state, const double* lrs,
+                                 long long t_first, double* losses) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
-    Returns 0, or the optimizer's nonzero status (the batch's update was not applied)."""
-    cdef Py_ssize_t b, start, nb, n_in = lay.sizes[0], k = lay.sizes[lay.n_layers]
-    cdef int rc
+
+    Returns the number of updates applied: all batches, or fewer when batch b's loss or
+    gradient was not finite (then b updates were applied and the weights are those after
+    the last finite one); -1 when the optimizer refused its configuration."""
+    cdef Py_ssize_t b, start, nb
+    cdef double loss
     b = 0
     start = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
         gather_batch(lay, ws, cap, x, y, order + start, nb)
-        losses[b] = forward_backward(lay, params, grads, ws, cap, nb)
+        loss = forward_backward(lay, params, grads, ws, cap, nb)
+        losses[b] = loss
+        # Diverged: stop before the update (one cheap vectorised pass over the gradient).
+        if loss - loss != 0 or not all_finite(grads, n_params):
+            return b
         cfg.lr = lrs[b]
         cfg.t = t_first + b
-        rc = optimizer_step(cfg, params, grads, state, n_params, seg, nseg)
-        if rc != 0:
-            return rc
+        if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
+            return -1
         b += 1
         start += nb
-    return 0
+    return b
 
 
 cdef void forward_core(const Layout* lay, const floating* params, const floating* x,
@@ -286,7 +292,10 @@ cdef class Network:
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
                     long long t_first):
-        """One epoch of minibatch updates in one nogil call; returns the per-batch losses.
+        """One epoch of minibatch updates in one nogil call. Returns (losses, done): the loss
+        of each batch before its update, and the number of updates applied — fewer than
+        the batches when batch `done` had a non-finite loss or gradient (training stopped
+        there, before its update).
 
         `order`: the sample indices in training order (intp, each in [0, n));
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
@@ -318,7 +327,7 @@ cdef class Network:
                     f"of {self.n_params} values")
         losses = np.empty(n_batches, dtype=np.float64)
         self._reserve(min(batch_size, n))
-        cdef int rc
+        cdef Py_ssize_t done
         cdef void* st[3]
         cdef int i
         for i in range(3):
@@ -334,18 +343,18 @@ cdef class Network:
         cdef double* outp = <double*>cnp.PyArray_DATA(losses)
         with nogil:
             if self._single:
-                rc = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
+                done = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
                                       &cfg, <float**>st, lp, t_first, outp)
             else:
-                rc = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
+                done = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
                                       bs, &cfg, <double**>st, lp, t_first, outp)
-        if rc != 0:
-            raise RuntimeError(f"optimizer kernel failed with status {rc}")
-        return losses
+        if done < 0:
+            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+        return losses, done
 
     cdef StepConfig _make_config(self, config) except *:
         cdef StepConfig cfg

@@ -306,3 +306,18 @@ def test_error_messages_name_the_problem(rng):
         model.predict(x.astype(np.complex64))
     with pytest.raises(ValueError, match="batch_size"):
         model.fit(x, y, batch_size=0)
+
+
+@pytest.mark.parametrize("rows", [1, 2, 31, 33, 1500])
+@pytest.mark.parametrize("sizes", [[40, 64, 3], [3, 5, 2], [100, 1]])
+def test_predict_matches_numpy_for_every_kernel_path(rng, rows, sizes):
+    """Narrow and wide (BLAS) layers, one sample, partial and several chunks."""
+    model = make_model(sizes, dtype="float64", seed=1)
+    x = rng.standard_normal((rows, sizes[0]))
+    h = x
+    weights = model.get_weights()
+    for i in range(0, len(weights), 2):
+        h = h @ weights[i] + weights[i + 1]
+        if i + 2 < len(weights):
+            h = np.maximum(h, 0)
+    np.testing.assert_allclose(model.predict(x), h, rtol=1e-12, atol=1e-13)

@@ -1,8 +1,11 @@
 """fastdense: dense neural networks trained on the CPU by Cython kernels."""
 from . import optimizers
 from .layers import Dense
+from .errors import DivergenceError
 from .models import Sequential
+from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
-__all__ = ["Dense", "Sequential", "optimizers", "__version__"]
+__all__ = ["Dense", "Sequential", "DivergenceError", "optimizers", "set_num_threads", "get_num_threads",
+           "__version__"]

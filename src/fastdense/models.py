@@ -12,6 +12,7 @@ from . import _validation as v
 from . import optimizers as _optimizers
 from ._core.train import Network
 from .callbacks import History, progress_line
+from .errors import DivergenceError
 from .layers import Dense, glorot_uniform
 
 LOSSES = ("mse", "mean_squared_error")
@@ -174,14 +175,17 @@ class Sequential:
         config = opt._config()
         state = opt._model_state(net.n_params, self.dtype)
         history = History()
+        self.history = history
         ordered = np.arange(n, dtype=np.intp)
         for epoch in range(epochs):
             order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
                 else ordered
             lrs = opt._learning_rates(opt.iterations + 1, n_batches)
-            losses = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                     opt.iterations + 1)
-            opt.iterations += n_batches
+            losses, done = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                           opt.iterations + 1)
+            opt.iterations += done
+            if done < n_batches:
+                raise DivergenceError(epoch, done, history)
             logs = {"loss": float(np.dot(losses, weights) / n)}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
@@ -199,11 +203,13 @@ class Sequential:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
         opt = self.optimizer
         net = self._net
-        losses = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
-                                 opt._model_state(net.n_params, self.dtype),
-                                 opt._learning_rates(opt.iterations + 1, 1),
-                                 opt.iterations + 1)
-        opt.iterations += 1
+        losses, done = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
+                                       opt._model_state(net.n_params, self.dtype),
+                                       opt._learning_rates(opt.iterations + 1, 1),
+                                       opt.iterations + 1)
+        opt.iterations += done
+        if not done:
+            raise DivergenceError(0, 0)
         return float(losses[0])
 
     def compute_gradients(self, x, y):
@@ -216,13 +222,18 @@ class Sequential:
 
     # ------------------------------------------------------------------ inference
     def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
-        """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype."""
+        """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype.
+
+        A finite, C-contiguous 2-D array of the model's dtype goes straight to the compiled
+        forward pass; anything else is validated and converted first."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
-        return self._net_forward(self._inputs(x))
-
-    def _net_forward(self, xa):
-        return self._net.forward(xa)
+        net = self._net
+        if net is not None:
+            out = net.forward(x)
+            if out is not None:
+                return out
+        return self._net.forward(self._inputs(x))
 
     def _mse(self, xa, ya) -> float:
         pred = self._net.forward(xa)

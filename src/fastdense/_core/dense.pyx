@@ -35,6 +35,8 @@ cdef extern from "fm_kernels.h" nogil:
     void fm_row_sums_d(const double* d, double* out, Py_ssize_t rows, Py_ssize_t n)
     void relu_mask_f(float* d, const float* a, Py_ssize_t size)
     void relu_mask_d(double* d, const double* a, Py_ssize_t size)
+    void all_finite_f(const float* x, Py_ssize_t size, int* ok)
+    void all_finite_d(const double* x, Py_ssize_t size, int* ok)
 
 ISA_NAMES = {"base": FD_ISA_BASE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512}
 fd_set_isa(-1)
@@ -55,23 +57,58 @@ def get_isa():
     return {v: k for k, v in ISA_NAMES.items()}[fd_isa]
 
 
+# When a layer's product goes to BLAS rather than the hand-written loops (measured with
+# bench/kernel_sweep.py, one core, float32): the loops have no call overhead and need no
+# packing, and win for narrow layers (fewer than BLAS_MIN_PARAMS weights) up to a few
+# hundred thousand multiply-adds per call, and for a single sample at any width; BLAS's
+# blocked, packed products win beyond.
 cdef enum:
-    # Below this many multiply-adds a product runs in the hand-written loops: a BLAS call
-    # has a fixed cost (argument checks, dispatch, packing) that small layers cannot repay.
-    BLAS_MIN_WORK = 32768
+    BLAS_MIN_PARAMS = 1024
+    BLAS_MIN_WORK = 1 << 20
+    MODE_AUTO = 0
+    MODE_ALWAYS = 1
+    MODE_NEVER = 2
+
+cdef int blas_mode = MODE_AUTO
+_BLAS_MODES = {"auto": MODE_AUTO, "always": MODE_ALWAYS, "never": MODE_NEVER}
 
 
-cdef bint use_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return m * n * k >= BLAS_MIN_WORK
+def set_blas_mode(mode):
+    """"auto" (the measured rule), "always" or "never" send layer products to BLAS; for
+    benchmarks and tests. Returns the previous mode. Not thread-safe: set it before use."""
+    global blas_mode
+    if mode not in _BLAS_MODES:
+        raise ValueError(f"mode must be one of {list(_BLAS_MODES)}, got {mode!r}")
+    previous = {v: k for k, v in _BLAS_MODES.items()}[blas_mode]
+    blas_mode = _BLAS_MODES[mode]
+    return previous
+
+
+cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    """Whether the product of an n-sample batch with an n_in × n_out layer goes to BLAS."""
+    if blas_mode != MODE_AUTO:
+        return blas_mode == MODE_ALWAYS
+    if n == 1:
+        return False
+    return n_in * n_out >= BLAS_MIN_PARAMS or n * n_in * n_out >= BLAS_MIN_WORK
 
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                        bint relu) noexcept nogil:
-    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity."""
-    if use_blas(n, n_out, n_in):
-        gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out, a, <int>n,
-                0, z, <int>n)
+                        bint relu, bint a_rows) noexcept nogil:
+    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity.
+
+    a_rows: A is stored sample-major instead (n × n_in, the rows of X as given), which the
+    BLAS path reads through its transposition flag; the caller sets it only where
+    use_blas(n, n_in, n_out) holds or n == 1 (where both layouts are the same memory).
+    """
+    if use_blas(n, n_in, n_out):
+        if a_rows:
+            gemm_rm(True, True, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
+                    a, <int>n_in, 0, z, <int>n)
+        else:
+            gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
+                    a, <int>n, 0, z, <int>n)
         if floating is float:
             fm_bias_act_f(z, b, n, n_out, relu)
         else:
@@ -93,14 +130,14 @@ cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcep
 cdef void dense_backward(const floating* a, const floating* w, const floating* d,
                          floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_a) noexcept nogil:
+                         bint relu_a, bint a_rows) noexcept nogil:
     """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; no dA when NULL).
 
     D (n_out × n) is the gradient at this layer's pre-activation output; A (n_in × n) its
     input, which is the previous layer's ReLU output when relu_a, so [A > 0] is that
-    ReLU's derivative.
+    ReLU's derivative. a_rows as in dense_forward (then no dA: A is the network's input).
     """
-    if not use_blas(n_in, n_out, n):
+    if not use_blas(n, n_in, n_out):
         if floating is float:
             fm_backward_f(a, w, d, dw, db, da, n, n_in, n_out, relu_a)
         else:
@@ -110,6 +147,10 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
         fm_row_sums_f(d, db, n_out, n)
     else:
         fm_row_sums_d(d, db, n_out, n)
+    if a_rows:
+        gemm_rm(True, True, <int>n_in, <int>n_out, <int>n, 1, a, <int>n_in, d, <int>n,
+                0, dw, <int>n_out)
+        return
     gemm_rm(False, True, <int>n_in, <int>n_out, <int>n, 1, a, <int>n, d, <int>n,
             0, dw, <int>n_out)
     if da == NULL:
@@ -118,6 +159,16 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
             0, da, <int>n)
     if relu_a:
         relu_backward(da, a, n * n_in)
+
+
+cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
+    """True when no value is NaN or ±Inf."""
+    cdef int ok
+    if floating is float:
+        all_finite_f(x, size, &ok)
+    else:
+        all_finite_d(x, size, &ok)
+    return ok != 0
 
 
 # ---------------------------------------------------------------- checked wrappers
@@ -141,7 +192,7 @@ def dense_forward_checked(const floating[:, ::1] a not None, const floating[:, :
     if n == 0:
         return
     with nogil:
-        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu)
+        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu, False)
 
 
 def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
@@ -163,4 +214,4 @@ def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, 
     cdef floating* dap = NULL if da is None else &da[0, 0]
     with nogil:
         dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], dap,
-                       n, n_in, n_out, relu_a)
+                       n, n_in, n_out, relu_a, False)

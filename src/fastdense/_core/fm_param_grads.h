@@ -23,25 +23,41 @@ WG_NAME(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *r
         ptrdiff_t q, i;
         for (q = 0; q < m; q++) {
             const T *restrict dj = d + j * n;
-            WG_VT s = {0}, y;
+            WG_VT s = {0}, s2 = {0}, x, x2, y, y2;
             T t = 0;
+            /* two vectors a step, into two sums: half the loop overhead and latency */
             if (k < n_in) {
                 const T *restrict ak = a + k * n;
-                for (i = 0; i < full; i += WG_LANES) {
-                    WG_VT x;
+                for (i = 0; i + 2 * WG_LANES <= full; i += 2 * WG_LANES) {
+                    memcpy(&x, ak + i, sizeof(WG_VT));
+                    memcpy(&y, dj + i, sizeof(WG_VT));
+                    memcpy(&x2, ak + i + WG_LANES, sizeof(WG_VT));
+                    memcpy(&y2, dj + i + WG_LANES, sizeof(WG_VT));
+                    s += x * y;
+                    s2 += x2 * y2;
+                }
+                if (i < full) {
                     memcpy(&x, ak + i, sizeof(WG_VT));
                     memcpy(&y, dj + i, sizeof(WG_VT));
                     s += x * y;
+                    i += WG_LANES;
                 }
                 for (; i < n; i++) t += ak[i] * dj[i];
             } else {
-                for (i = 0; i < full; i += WG_LANES) {
+                for (i = 0; i + 2 * WG_LANES <= full; i += 2 * WG_LANES) {
+                    memcpy(&y, dj + i, sizeof(WG_VT));
+                    memcpy(&y2, dj + i + WG_LANES, sizeof(WG_VT));
+                    s += y;
+                    s2 += y2;
+                }
+                if (i < full) {
                     memcpy(&y, dj + i, sizeof(WG_VT));
                     s += y;
+                    i += WG_LANES;
                 }
                 for (; i < n; i++) t += dj[i];
             }
-            acc[q] = s;
+            acc[q] = s + s2;
             tail[q] = t;
             if (++j == n_out) { j = 0; k++; }
         }

@@ -31,6 +31,18 @@ FD(fd_fold)(T *acc)
 }
 
 static inline __attribute__((always_inline)) T
+FD(fd_dot)(const T *restrict x, const T *restrict y, ptrdiff_t n)
+{
+    T acc[64 / sizeof(T)], tail = 0;
+    ptrdiff_t i, u;
+    for (u = 0; u < LANES; u++) acc[u] = 0;
+    for (i = 0; i + LANES <= n; i += LANES)
+        for (u = 0; u < LANES; u++) acc[u] += x[i + u] * y[i + u];
+    for (; i < n; i++) tail += x[i] * y[i];
+    return FD(fd_fold)(acc) + tail;
+}
+
+static inline __attribute__((always_inline)) T
 FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 {
     T acc[64 / sizeof(T)], tail = 0;
@@ -52,6 +64,17 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
                     T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
 {
     ptrdiff_t i0 = 0, u;
+    if (n == 1) {               /* one sample: vectorise along the outputs instead */
+        for (ptrdiff_t j = 0; j < n_out; j++) z[j] = b[j];
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T ak = a[k];
+            const T *restrict wk = w + k * n_out;
+            for (ptrdiff_t j = 0; j < n_out; j++) z[j] += ak * wk[j];
+        }
+        if (relu)
+            for (ptrdiff_t j = 0; j < n_out; j++) z[j] = z[j] < 0 ? (T)0 : z[j];
+        return;
+    }
     for (; i0 + CHUNK <= n; i0 += CHUNK) {
         for (ptrdiff_t j = 0; j < n_out; j++) {
             T acc[128 / sizeof(T)];
@@ -113,6 +136,20 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
                      T *restrict dw, T *restrict db, T *restrict da,
                      ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a, int vbytes)
 {
+    if (n == 1) {               /* one sample: outer product and dot along the outputs */
+        for (ptrdiff_t j = 0; j < n_out; j++) db[j] = d[j];
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T ak = a[k];
+            T *restrict dwk = dw + k * n_out;
+            for (ptrdiff_t j = 0; j < n_out; j++) dwk[j] = ak * d[j];
+        }
+        if (!da) return;
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T s = FD(fd_dot)(w + k * n_out, d, n_out);
+            da[k] = (relu_a && !(a[k] > 0)) ? (T)0 : s;
+        }
+        return;
+    }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
     if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
     else if (vbytes == 32) FD(fm_param_grads_32)(a, d, dw, db, n, n_in, n_out);
@@ -179,6 +216,16 @@ FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
     for (ptrdiff_t i = 0; i < size; i++) d[i] = a[i] > 0 ? d[i] : (T)0;
 }
 
+/* *ok = 1 when no value of x is NaN or ±Inf (v − v is 0 exactly for finite v), else 0.
+ * An integer OR of the tests, so the loop vectorises without reassociating a float sum. */
+static inline __attribute__((always_inline)) void
+FD(all_finite_body)(const T *restrict x, ptrdiff_t size, int *restrict ok)
+{
+    int bad = 0;
+    for (ptrdiff_t i = 0; i < size; i++) bad |= (x[i] - x[i]) != 0;
+    *ok = !bad;
+}
+
 /* One instantiation per instruction set (x86-64; elsewhere the portable body only). */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define FD_VARIANTS(ret, name, params, args)                                         \
@@ -236,6 +283,9 @@ FD_VARIANTS(void, fm_bias_act,
 FD_VARIANTS(void, fm_row_sums,
             (const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdiff_t n),
             (d, out, rows, n))
+
+FD_VARIANTS(void, all_finite, (const T *restrict x, ptrdiff_t size, int *restrict ok),
+            (x, size, ok))
 
 FD_VARIANTS(void, relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
             (d, a, size))

@@ -14,7 +14,8 @@ from libc.string cimport memcpy
 cimport numpy as cnp
 import numpy as np
 
-from fastdense._core.dense cimport dense_forward, dense_backward, relu_backward
+from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
+                                    use_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, optimizer_step
 
@@ -47,11 +48,12 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
     cdef double loss
     cdef floating* a
     cdef floating* a_next
+    cdef bint rows0 = input_rows(lay, nb)
     for l in range(L):
         a = _act(lay, ws, cap, l)
         a_next = _act(lay, ws, cap, l + 1)
         dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], a_next,
-                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
+                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0, l == 0 and rows0)
     a = _act(lay, ws, cap, L)
     loss = mse_forward_backward(a, ws + cap * lay.y_off, d, nb, k)
     if lay.relu[L - 1]:
@@ -61,15 +63,22 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
         dense_backward(a, params + lay.w_off[l], d,
                        grads + lay.w_off[l], grads + lay.b_off[l],
                        d_prev if l > 0 else NULL,
-                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0)
+                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0,
+                       l == 0 and rows0)
         tmp = d
         d = d_prev
         d_prev = tmp
     return loss
 
 
-cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows,
-                      Py_ssize_t count, Py_ssize_t width) noexcept nogil:
+cdef inline bint input_rows(const Layout* lay, Py_ssize_t nb) noexcept nogil:
+    """Whether a batch of nb samples enters the first layer sample-major (as X's rows are:
+    its BLAS path reads them through a transposition flag) rather than feature-major."""
+    return use_blas(nb, lay.sizes[0], lay.sizes[1])
+
+
+cdef void gather_transposed(floating* dst, const floating* src, const Py_ssize_t* rows,
+                            Py_ssize_t count, Py_ssize_t width) noexcept nogil:
     """dst[:, r] = src[rows[r], :] for r < count: rows of the row-major src (… × width)
     gathered into the columns of the feature-major dst (width × count)."""
     cdef Py_ssize_t r, j
@@ -84,6 +93,21 @@ cdef void gather_rows(floating* dst, const floating* src, const Py_ssize_t* rows
             dst[j * count + r] = row[j]
 
 
+cdef void gather_batch(const Layout* lay, floating* ws, Py_ssize_t cap,
+                       const floating* x, const floating* y, const Py_ssize_t* rows,
+                       Py_ssize_t nb) noexcept nogil:
+    """The batch's inputs into activation 0 (in the layout input_rows chooses) and its
+    targets, feature-major, into the target buffer."""
+    cdef Py_ssize_t r, n_in = lay.sizes[0]
+    cdef floating* a0 = _act(lay, ws, cap, 0)
+    if input_rows(lay, nb):
+        for r in range(nb):
+            memcpy(a0 + r * n_in, x + rows[r] * n_in, n_in * sizeof(floating))
+    else:
+        gather_transposed(a0, x, rows, nb, n_in)
+    gather_transposed(ws + cap * lay.y_off, y, rows, nb, lay.sizes[lay.n_layers])
+
+
 cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
                     Py_ssize_t cols) noexcept nogil:
     """dst (cols × rows) = srcᵀ, src rows × cols, both C-contiguous."""
@@ -96,33 +120,38 @@ cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
             dst[c * rows + r] = src[r * cols + c]
 
 
-cdef int train_epoch_core(const Layout* lay, floating* params, floating* grads,
-                          Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
-                          floating* ws, Py_ssize_t cap,
-                          const floating* x, const floating* y, const Py_ssize_t* order,
-                          Py_ssize_t n, Py_ssize_t batch_size,
-                          StepConfig* cfg, floating** state, const double* lrs,
-                          long long t_first, double* losses) noexcept nogil:
+cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* grads,
+                                 Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
+                                 floating* ws, Py_ssize_t cap,
+                                 const floating* x, const floating* y,
+                                 const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
+                                 StepConfig* cfg, floating** state, const double* lrs,
+                                 long long t_first, double* losses) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
-    Returns 0, or the optimizer's nonzero status (the batch's update was not applied)."""
-    cdef Py_ssize_t b, start, nb, n_in = lay.sizes[0], k = lay.sizes[lay.n_layers]
-    cdef int rc
+
+    Returns the number of updates applied: all batches, or fewer when batch b's loss or
+    gradient was not finite (then b updates were applied and the weights are those after
+    the last finite one); -1 when the optimizer refused its configuration."""
+    cdef Py_ssize_t b, start, nb
+    cdef double loss
     b = 0
     start = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
-        gather_rows(_act(lay, ws, cap, 0), x, order + start, nb, n_in)
-        gather_rows(ws + cap * lay.y_off, y, order + start, nb, k)
-        losses[b] = forward_backward(lay, params, grads, ws, cap, nb)
+        gather_batch(lay, ws, cap, x, y, order + start, nb)
+        loss = forward_backward(lay, params, grads, ws, cap, nb)
+        losses[b] = loss
+        # Diverged: stop before the update (one cheap vectorised pass over the gradient).
+        if loss - loss != 0 or not all_finite(grads, n_params):
+            return b
         cfg.lr = lrs[b]
         cfg.t = t_first + b
-        rc = optimizer_step(cfg, params, grads, state, n_params, seg, nseg)
-        if rc != 0:
-            return rc
+        if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
+            return -1
         b += 1
         start += nb
-    return 0
+    return b
 
 
 cdef void forward_core(const Layout* lay, const floating* params, const floating* x,
@@ -137,22 +166,34 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
     cdef floating* buf1 = buf0 + cap * widest
     cdef const floating* src
     cdef floating* dst
+    cdef bint rows0
     start = 0
     while start < n:
         nb = cap if n - start > cap else n - start
-        transpose(ws, x + start * n_in, nb, n_in)
-        src = ws
+        rows0 = input_rows(lay, nb)
+        if rows0:
+            src = x + start * n_in
+        else:
+            transpose(ws, x + start * n_in, nb, n_in)
+            src = ws
         for l in range(L):
             dst = buf0 if l % 2 == 0 else buf1
             dense_forward(src, params + lay.w_off[l], params + lay.b_off[l], dst,
-                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0)
+                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0,
+                          l == 0 and rows0)
             src = dst
         transpose(out + start * k, src, k, nb)
         start += nb
 
 
-# Rows per chunk of `forward`: bounds its workspace while keeping BLAS calls large.
-DEF_PREDICT_ROWS = 1024
+cdef enum:
+    # Rows per chunk of `forward`: bounds its workspace while keeping BLAS calls large.
+    DEF_PREDICT_ROWS = 1024
+    # A `forward` workspace up to this many doubles lives on the stack.
+    STACK_WS = 2048
+    # Below this many multiply-adds (rows × parameters) `forward` keeps the GIL: releasing
+    # and taking it back costs more than the work.
+    NOGIL_MIN_WORK = 100000
 
 
 cdef class Network:
@@ -167,7 +208,8 @@ cdef class Network:
     cdef int[::1] _relu
     cdef Layout _lay
     cdef object _ws
-    cdef Py_ssize_t _cap
+    cdef Py_ssize_t _cap, _widest
+    cdef int _typenum
     cdef bint _single
 
     def __init__(self, sizes, relu, dtype):
@@ -180,6 +222,8 @@ cdef class Network:
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self._single = self.dtype == np.dtype(np.float32)
+        self._typenum = cnp.NPY_FLOAT32 if self._single else cnp.NPY_FLOAT64
+        self._widest = max(sizes)
         self._sizes = np.asarray(sizes, dtype=np.intp)
         self._relu = np.asarray(relu, dtype=np.intc)
         w_off, b_off, seg = [], [], [0]
@@ -248,7 +292,10 @@ cdef class Network:
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
                     long long t_first):
-        """One epoch of minibatch updates in one nogil call; returns the per-batch losses.
+        """One epoch of minibatch updates in one nogil call. Returns (losses, done): the loss
+        of each batch before its update, and the number of updates applied — fewer than
+        the batches when batch `done` had a non-finite loss or gradient (training stopped
+        there, before its update).
 
         `order`: the sample indices in training order (intp, each in [0, n));
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
@@ -280,7 +327,7 @@ cdef class Network:
                     f"of {self.n_params} values")
         losses = np.empty(n_batches, dtype=np.float64)
         self._reserve(min(batch_size, n))
-        cdef int rc
+        cdef Py_ssize_t done
         cdef void* st[3]
         cdef int i
         for i in range(3):
@@ -296,18 +343,18 @@ cdef class Network:
         cdef double* outp = <double*>cnp.PyArray_DATA(losses)
         with nogil:
             if self._single:
-                rc = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
+                done = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
                                       &cfg, <float**>st, lp, t_first, outp)
             else:
-                rc = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
+                done = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
                                       bs, &cfg, <double**>st, lp, t_first, outp)
-        if rc != 0:
-            raise RuntimeError(f"optimizer kernel failed with status {rc}")
-        return losses
+        if done < 0:
+            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+        return losses, done
 
     cdef StepConfig _make_config(self, config) except *:
         cdef StepConfig cfg
@@ -337,46 +384,70 @@ cdef class Network:
         cdef void* wp = cnp.PyArray_DATA(self._ws)
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
-        cdef Py_ssize_t in_w = self._sizes[0], k = self._sizes[self._lay.n_layers]
         cdef double loss
         with nogil:
             if self._single:
-                gather_rows(_act(&self._lay, <float*>wp, self._cap, 0), <float*>xp, op, n, in_w)
-                gather_rows(<float*>wp + self._cap * self._lay.y_off, <float*>yp, op, n, k)
+                gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp, op, n)
                 loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
                                         self._cap, n)
             else:
-                gather_rows(_act(&self._lay, <double*>wp, self._cap, 0), <double*>xp, op, n,
-                            in_w)
-                gather_rows(<double*>wp + self._cap * self._lay.y_off, <double*>yp, op, n, k)
+                gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp, <double*>yp,
+                             op, n)
                 loss = forward_backward(&self._lay, <double*>pp, <double*>gp, <double*>wp,
                                         self._cap, n)
         return loss
 
     def forward(self, x):
-        """The network's output for the rows of x (a new array, n × outputs)."""
-        if not isinstance(x, np.ndarray) or x.dtype != self.dtype or x.ndim != 2 \
-                or not x.flags.c_contiguous:
-            raise TypeError(f"x must be a C-contiguous 2-D {self.dtype} array")
-        if x.shape[1] != self._sizes[0]:
-            raise ValueError(f"x has {x.shape[1]} columns, expected {self._sizes[0]}")
-        cdef Py_ssize_t n = x.shape[0], L = self._lay.n_layers
-        out = np.empty((n, self._sizes[L]), dtype=self.dtype)
+        """The network's output for the rows of x, as a new n × outputs array; or None when
+        x is not already a finite, C-contiguous, 2-D array of the model's dtype and input
+        width (an ndarray exactly, not a subclass): the caller then validates and
+        converts it. So a well-formed input costs no conversion and no Python-level check.
+        """
+        if not cnp.PyArray_CheckExact(x):
+            return None
+        cdef cnp.ndarray arr = <cnp.ndarray>x
+        cdef Py_ssize_t L = self._lay.n_layers, n_in = self._sizes[0]
+        if cnp.PyArray_NDIM(arr) != 2 or cnp.PyArray_TYPE(arr) != self._typenum \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_DIM(arr, 1) != n_in:
+            return None
+        cdef Py_ssize_t n = cnp.PyArray_DIM(arr, 0)
+        cdef void* xp = cnp.PyArray_DATA(arr)
+        cdef bint finite
+        if self._single:
+            finite = all_finite(<float*>xp, n * n_in)
+        else:
+            finite = all_finite(<double*>xp, n * n_in)
+        if not finite:
+            return None
+        cdef cnp.npy_intp dims[2]
+        dims[0] = n
+        dims[1] = self._sizes[L]
+        out = cnp.PyArray_EMPTY(2, dims, self._typenum, 0)
         if n == 0:
             return out
-        cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS)
-        cdef Py_ssize_t widest = max(self._sizes)
-        # local workspace: concurrent predictions on one model share nothing mutable
-        ws = np.empty(cap * (self._sizes[0] + 2 * widest), dtype=self.dtype)
+        cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS), widest = self._widest
+        cdef Py_ssize_t ws_size = cap * (n_in + 2 * widest)
+        # The workspace is local to the call (on the stack when small), so concurrent
+        # predictions on one model share nothing mutable.
+        cdef double stack_ws[STACK_WS]
+        cdef void* wp = <void*>stack_ws
+        if ws_size > STACK_WS:
+            ws = np.empty(ws_size, dtype=self.dtype)
+            wp = cnp.PyArray_DATA(ws)
         cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* op = cnp.PyArray_DATA(out)
-        cdef void* wp = cnp.PyArray_DATA(ws)
-        with nogil:
-            if self._single:
-                forward_core(&self._lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp,
-                             cap, widest)
-            else:
-                forward_core(&self._lay, <double*>pp, <double*>xp, <double*>op, n,
-                             <double*>wp, cap, widest)
+        if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
+            self._forward(pp, xp, op, n, wp, cap)
+        else:
+            with nogil:
+                self._forward(pp, xp, op, n, wp, cap)
         return out
+
+    cdef void _forward(self, void* pp, void* xp, void* op, Py_ssize_t n, void* wp,
+                       Py_ssize_t cap) noexcept nogil:
+        if self._single:
+            forward_core(&self._lay, <float*>pp, <float*>xp, <float*>op, n, <float*>wp,
+                         cap, self._widest)
+        else:
+            forward_core(&self._lay, <double*>pp, <double*>xp, <double*>op, n,
+                         <double*>wp, cap, self._widest)

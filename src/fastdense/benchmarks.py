@@ -653,6 +653,11 @@ def versions() -> dict:
                 mod = None
         if mod is not None:
             out[name] = getattr(mod, "__version__", "?")
+    try:   # the instruction set of fastdense's hand-written loops (run-time dispatch)
+        from fastdense._core import dense
+        out["fastdense_isa"] = dense.get_isa()
+    except (ImportError, AttributeError):
+        pass
     try:
         here = Path(fastdense.__file__).resolve().parent
         rev = subprocess.run(["git", "-C", str(here), "describe", "--always", "--dirty"],

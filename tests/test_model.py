@@ -321,3 +321,20 @@ def test_predict_matches_numpy_for_every_kernel_path(rng, rows, sizes):
         if i + 2 < len(weights):
             h = np.maximum(h, 0)
     np.testing.assert_allclose(model.predict(x), h, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_train_on_batch_takes_any_target_shape_and_layout_alike(rng, dtype):
+    """The compiled fast path (exact dtype, contiguous, 1-D or 2-D y) and the converting
+    path give the same update."""
+    x, y = data(rng, n=24, dtype=dtype)
+    runs = []
+    for xa, ya in ((x, y), (x, y.ravel()), (np.asfortranarray(x), np.asfortranarray(y)),
+                   (x.tolist(), y.tolist())):
+        model = compiled(dtype=dtype, seed=4)
+        loss = model.train_on_batch(xa, ya)
+        runs.append((loss, model.get_weights()))
+    for loss, weights in runs[1:]:
+        assert loss == pytest.approx(runs[0][0], rel=1e-6)
+        for a, b in zip(weights, runs[0][1]):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

@@ -195,13 +195,28 @@ class Sequential:
         return history
 
     def train_on_batch(self, x, y) -> float:
-        """One update on (x, y) as a single batch; returns the loss before the update."""
+        """One update on (x, y) as a single batch; returns the loss before the update.
+
+        Finite, C-contiguous arrays of the model's dtype go straight to the compiled
+        update; anything else is validated and converted first."""
         self._require_compiled()
+        opt = self.optimizer
+        net = self._net
+        if net is not None:
+            t = opt.iterations + 1
+            result = net.train_batch(x, y, opt._config(),
+                                     opt._model_state(net.n_params, self.dtype),
+                                     opt._learning_rate_at(t), t)
+            if result is not None:
+                loss, done = result
+                opt.iterations += done
+                if not done:
+                    raise DivergenceError(0, 0)
+                return loss
         xa, ya = self._xy(x, y)
         n = xa.shape[0]
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
-        opt = self.optimizer
         net = self._net
         losses, done = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
                                        opt._model_state(net.n_params, self.dtype),

@@ -104,6 +104,14 @@ class Optimizer:
         """The number of state arrays per variable (or per flat buffer)."""
         return _updates.state_count_checked(self._rule(), self._hyper())
 
+    def _learning_rate_at(self, t: int) -> float:
+        """The learning rate of update t (1-based): `_learning_rates(t, 1)`, without an
+        array for a constant rate."""
+        lr = self.learning_rate
+        if not callable(lr):
+            return lr
+        return float(self._learning_rates(t, 1)[0])
+
     def _learning_rates(self, t_first: int, count: int) -> np.ndarray:
         lr = self.learning_rate
         if not callable(lr):

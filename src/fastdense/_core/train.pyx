@@ -208,6 +208,7 @@ cdef class Network:
     cdef int[::1] _relu
     cdef Layout _lay
     cdef object _ws
+    cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
     cdef Py_ssize_t _cap, _widest
     cdef int _typenum
     cdef bint _single
@@ -257,6 +258,7 @@ cdef class Network:
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._ws = None
+        self._identity = None
         self._cap = 0
 
     def views(self, buffer):
@@ -316,15 +318,7 @@ cdef class Network:
         if lrs.shape != (n_batches,):
             raise ValueError(f"lrs must hold {n_batches} learning rates, got {lrs.shape}")
         cdef StepConfig cfg = self._make_config(config)
-        if len(state) > 3:
-            raise ValueError("at most 3 state buffers")
-        for s in state:
-            if not isinstance(s, np.ndarray) or s.dtype != self.dtype \
-                    or s.shape != (self.n_params,) or not s.flags.c_contiguous \
-                    or not s.flags.writeable:
-                raise ValueError(
-                    f"optimizer state must be writable contiguous {self.dtype} arrays "
-                    f"of {self.n_params} values")
+        self._check_state(state)
         losses = np.empty(n_batches, dtype=np.float64)
         self._reserve(min(batch_size, n))
         cdef Py_ssize_t done
@@ -355,6 +349,82 @@ cdef class Network:
         if done < 0:
             raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
         return losses, done
+
+    def train_batch(self, x, y, config, state, double lr, long long t):
+        """One update on (x, y) as a single batch: returns (loss, done) as train_epoch does
+        for one batch — or None when x or y is not already a finite, C-contiguous array of
+        the model's dtype and shape (an ndarray exactly; y may be 1-D for one output): the
+        caller then validates and converts, and calls train_epoch."""
+        cdef Py_ssize_t L = self._lay.n_layers, n_in = self._sizes[0], k = self._sizes[L]
+        if not (cnp.PyArray_CheckExact(x) and cnp.PyArray_CheckExact(y)):
+            return None
+        cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
+        if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_TYPE(xa) != self._typenum \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(xa) or cnp.PyArray_DIM(xa, 1) != n_in:
+            return None
+        cdef Py_ssize_t n = cnp.PyArray_DIM(xa, 0)
+        if n == 0 or cnp.PyArray_TYPE(ya) != self._typenum \
+                or not cnp.PyArray_IS_C_CONTIGUOUS(ya) or cnp.PyArray_DIM(ya, 0) != n:
+            return None
+        if not ((cnp.PyArray_NDIM(ya) == 2 and cnp.PyArray_DIM(ya, 1) == k)
+                or (cnp.PyArray_NDIM(ya) == 1 and k == 1)):
+            return None
+        cdef void* xp = cnp.PyArray_DATA(xa)
+        cdef void* yp = cnp.PyArray_DATA(ya)
+        cdef bint finite
+        if self._single:
+            finite = all_finite(<float*>xp, n * n_in) and all_finite(<float*>yp, n * k)
+        else:
+            finite = all_finite(<double*>xp, n * n_in) and all_finite(<double*>yp, n * k)
+        if not finite:
+            return None
+        cdef StepConfig cfg = self._make_config(config)
+        self._check_state(state)
+        self._reserve(n)
+        if self._identity is None or self._identity.shape[0] < n:
+            self._identity = np.arange(self._cap, dtype=np.intp)
+        cdef void* st[3]
+        cdef int i
+        for i in range(3):
+            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* gp = cnp.PyArray_DATA(self.grads)
+        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
+        cdef double loss = 0
+        cdef Py_ssize_t done
+        if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
+            done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
+        else:
+            with nogil:
+                done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
+        if done < 0:
+            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+        return loss, done
+
+    cdef Py_ssize_t _train_batch(self, void* pp, void* gp, void* wp, void* xp, void* yp,
+                                 Py_ssize_t* op, Py_ssize_t n, StepConfig* cfg, void** st,
+                                 double* lr, long long t, double* loss) noexcept nogil:
+        if self._single:
+            return train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
+                                    &self._seg[0], 2 * self._lay.n_layers, <float*>wp,
+                                    self._cap, <float*>xp, <float*>yp, op, n, n, cfg,
+                                    <float**>st, lr, t, loss)
+        return train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
+                                &self._seg[0], 2 * self._lay.n_layers, <double*>wp,
+                                self._cap, <double*>xp, <double*>yp, op, n, n, cfg,
+                                <double**>st, lr, t, loss)
+
+    cdef _check_state(self, state):
+        if len(state) > 3:
+            raise ValueError("at most 3 state buffers")
+        for s in state:
+            if not isinstance(s, np.ndarray) or s.dtype != self.dtype \
+                    or s.shape != (self.n_params,) or not s.flags.c_contiguous \
+                    or not s.flags.writeable:
+                raise ValueError(
+                    f"optimizer state must be writable contiguous {self.dtype} arrays "
+                    f"of {self.n_params} values")
 
     cdef StepConfig _make_config(self, config) except *:
         cdef StepConfig cfg

@@ -693,7 +693,7 @@ def _fmt(x: float | None) -> str:
     return f"{x:.2f}"
 
 
-def format_table(results: dict, systems: list[str]) -> str:
+def format_table(results: dict, systems: list[str], quick: bool = False) -> str:
     head = ["workload", "unit"] + systems + ["ratio", "pair ratios", "target", "met"]
     rows = []
     for wid, r in results.items():
@@ -706,7 +706,8 @@ def format_table(results: dict, systems: list[str]) -> str:
         pr = s["fastdense"]["ratio_pairs"]
         rows.append([wid, unit] + [_fmt(s[k]["median"]) if k in s else "–" for k in systems]
                     + [f"{r['ratio']:.2f}×", f"{min(pr):.2f}–{max(pr):.2f}",
-                       f"≥{r['target']:g}×", "yes" if r["target_met"] else "no"])
+                       f"≥{r['target']:g}×",
+                       "(quick)" if quick else "yes" if r["target_met"] else "no"])
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
     line = "  ".join(h.ljust(w) if i < 2 else h.rjust(w)
                      for i, (h, w) in enumerate(zip(head, widths)))
@@ -715,6 +716,21 @@ def format_table(results: dict, systems: list[str]) -> str:
         out.append("  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w)
                              for i, (c, w) in enumerate(zip(row, widths))))
     return "\n".join(out)
+
+
+NOISY_SPREAD = 1.5   # max / min pairwise ratio above which a figure is flagged as noisy
+
+
+def noisy(ratio_pairs) -> bool:
+    """Whether the pairwise ratios disagree by more than NOISY_SPREAD (busy machine)."""
+    return max(ratio_pairs) > NOISY_SPREAD * min(ratio_pairs)
+
+
+def format_noise_note(names: list[str]) -> str:
+    if not names:
+        return ""
+    return (f"noisy (pair ratios spread over {NOISY_SPREAD}×, the machine was busy): "
+            f"{', '.join(names)} — the median resists outlier pairs, but rerun when quieter")
 
 
 def format_peer_ratios(results: dict, peers: list[str]) -> str:
@@ -810,7 +826,9 @@ def plot_sweep(sweep: dict, path: str, quick: bool) -> bool:
             ax.vlines(p[key], min(p["ratio_pairs"]), max(p["ratio_pairs"]), alpha=0.4)
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xscale("log", base=2)
-        ax.set_ylabel("reference / fastdense (median of pairs)")
+        ax.set_yscale("log")          # ratios are multiplicative; outlier pairs stay legible
+        ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.set_ylabel("reference / fastdense\n(median of pairs; bars: min–max)")
         ax = axes[1][col]
         ax.plot(xs, [p["fastdense_us"] for p in series], "o-", label="fastdense")
         ax.plot(xs, [p["reference_us"] for p in series], "s-", label="reference")
@@ -998,7 +1016,11 @@ def main(argv=None) -> int:
              if args.quick else "")
             + f"median time per unit; ratio = median over {pairs} pairs of reference / "
               "fastdense")
-        log(format_table(results, shown))
+        log(format_table(results, shown, args.quick))
+        note = format_noise_note([k for k, r in results.items() if "systems" in r
+                                  and noisy(r["systems"]["fastdense"]["ratio_pairs"])])
+        if note:
+            log(note)
         extra = format_peer_ratios(results, shown[2:])
         if extra:
             log("peers' ratio to the reference, and Adam's memory traffic (28 B/param):")
@@ -1008,6 +1030,10 @@ def main(argv=None) -> int:
         log("sweep: µs per fit update, 10-w-w-1 (widths at batch 32, batches at width 128)"
             + (" — QUICK RUN" if args.quick else ""))
         log(format_sweep(sweep))
+        note = format_noise_note([f"w={p['width']}/batch={p['batch']}" for p in sweep["points"]
+                                  if noisy(p["ratio_pairs"])])
+        if note:
+            log(note)
 
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")

@@ -568,13 +568,15 @@ def sweep_points(widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES):
 
 
 def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
-              min_samples: int = 1024, widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES) -> dict:
+              min_samples: int = 1024, widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES,
+              min_updates: int = 64) -> dict:
     """fit time per update, fastdense vs reference, on 10-w-w-1 over width and batch.
 
     Per point: two untimed 1-epoch fits of each system in turn (the warm runs); the faster
     reference one (a single probe on a busy machine can be 10× slow) sets the number of
-    epochs so that a reference run takes about ``target_seconds``; then ``pairs`` rounds
-    A B. The data has ``max(min_samples, 4·batch)`` rows."""
+    epochs so that a reference run takes about ``target_seconds`` (and at least
+    ``min_updates`` updates are timed); then ``pairs`` rounds A B. The data has
+    ``max(min_samples, 4·batch)`` rows."""
     rng = np.random.default_rng(3)
     started = time.perf_counter()
     points = []
@@ -590,7 +592,9 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
                 seconds = _timed(probe[s].prepare(), settle)[0]
                 if s == "reference":
                     probe_ref = min(probe_ref, seconds)
-        epochs = max(1, min(10_000, round(target_seconds / probe_ref)))
+        per_epoch = -(-n // batch)
+        epochs = max(-(-min_updates // per_epoch), 1,
+                     min(10_000, round(target_seconds / probe_ref)))
         cases = {s: fit_case(s, sizes, X, y, epochs, batch) for s in SYSTEMS}
         raw, _ = time_in_turn(cases, pairs, warm=False, settle=settle)
         count = cases["fastdense"].count
@@ -980,9 +984,9 @@ def main(argv=None) -> int:
     if do_sweep:
         log("sweep: fit on 10-w-w-1, fastdense vs reference")
         sweep = run_sweep(2 if args.quick else max(3, args.sweep_pairs),
-                          0.01 if args.quick else 0.4, log, settle,
+                          0.01 if args.quick else 0.3, log, settle,
                           64 if args.quick else 1024, args.sweep_widths,
-                          args.sweep_batches)
+                          args.sweep_batches, 1 if args.quick else 64)
 
     shown = ["fastdense", "reference"] + [p for p in peers
                                           if any(p in r.get("systems", {})

@@ -11,6 +11,7 @@ import numpy as np
 from . import _validation as v
 from . import callbacks as _callbacks
 from . import optimizers as _optimizers
+from . import saving as _saving
 from ._core.train import Network
 from .callbacks import History, progress_line
 from .errors import DivergenceError
@@ -293,6 +294,19 @@ class Sequential:
             converted.append(a)
         for a, t in zip(converted, targets):
             t[...] = a
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path) -> None:
+        """Write the model to one `.npz` file at `path` (str or os.PathLike, used as given:
+        no extension is added): architecture, weights, compile settings, optimizer state
+        and the shuffling generator, so `fd.load_model(path)` resumes training exactly.
+        Written atomically: a failure leaves any existing file under `path` untouched.
+        See `fastdense.saving` for the format."""
+        _saving.save_model(self, path)
+
+    def __reduce__(self):
+        # pickling (multiprocessing, scikit-learn) goes through the same checked format
+        return (_saving.model_from_bytes, (_saving.model_to_bytes(self),))
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"

@@ -35,6 +35,7 @@ class Sequential:
         self.layers: list[Dense] = []
         self.optimizer = None
         self.loss = None
+        self.stop_training = False
         self._net = None
         self._rng = np.random.default_rng(seed)
         for layer in layers or ():
@@ -197,11 +198,13 @@ class Sequential:
             order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
                 else ordered
             lrs = opt._learning_rates(opt.iterations + 1, n_batches)
-            losses, done = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                           opt.iterations + 1)
+            losses, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                                 opt.iterations + 1)
             opt.iterations += done
-            if done < n_batches:
+            if stop == "diverged":
                 raise DivergenceError(epoch, done, history)
+            if stop is not None:        # Ctrl-C: the model is at its last completed update
+                raise stop
             logs = {"loss": float(np.dot(losses, weights) / n)}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
@@ -240,10 +243,11 @@ class Sequential:
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
         net = self._net
-        losses, done = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
-                                       opt._model_state(net.n_params, self.dtype),
-                                       opt._learning_rates(opt.iterations + 1, 1),
-                                       opt.iterations + 1)
+        losses, done, _ = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n,
+                                          opt._config(),
+                                          opt._model_state(net.n_params, self.dtype),
+                                          opt._learning_rates(opt.iterations + 1, 1),
+                                          opt.iterations + 1)
         opt.iterations += done
         if not done:
             raise DivergenceError(0, 0)

@@ -11,6 +11,7 @@ index range) before the unchecked cores run.
 """
 from cython cimport floating
 from libc.string cimport memcpy
+from cpython.exc cimport PyErr_CheckSignals
 cimport numpy as cnp
 import numpy as np
 
@@ -120,23 +121,52 @@ cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
             dst[c * rows + r] = src[r * cols + c]
 
 
+cdef enum:
+    # How train_epoch_core ended.
+    EPOCH_DONE = 0          # every batch trained
+    EPOCH_DIVERGED = 1      # batch `done` had a non-finite loss or gradient; not applied
+    EPOCH_INTERRUPTED = 2   # a signal handler raised (Ctrl-C) after `done` updates
+    EPOCH_REFUSED = 3       # the optimizer refused its configuration; nothing applied
+    # Between two looks for signals (Ctrl-C), at least this much work (samples ×
+    # parameters) is done: about a millisecond, so a look (taking the GIL) costs nothing.
+    POLL_WORK = 2000000
+
+# The exception a signal handler raised during an epoch (only the main thread runs
+# signal handlers, so one slot is enough).
+_pending_signal = []
+
+
+cdef int poll_signals() noexcept with gil:
+    """Run Python's signal handlers now; 1 (the exception kept in _pending_signal) when
+    one raised, as Ctrl-C's does."""
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        _pending_signal.append(exc)
+        return 1
+    return 0
+
+
 cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* grads,
                                  Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
                                  floating* ws, Py_ssize_t cap,
                                  const floating* x, const floating* y,
                                  const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
                                  StepConfig* cfg, floating** state, const double* lrs,
-                                 long long t_first, double* losses) noexcept nogil:
+                                 long long t_first, double* losses,
+                                 int* status) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
 
-    Returns the number of updates applied: all batches, or fewer when batch b's loss or
-    gradient was not finite (then b updates were applied and the weights are those after
-    the last finite one); -1 when the optimizer refused its configuration."""
-    cdef Py_ssize_t b, start, nb
+    Returns the number of updates applied, and in *status how the epoch ended (EPOCH_*):
+    a non-finite loss or gradient stops it before that batch's update, so the weights are
+    those after the last finite one; a signal handler that raises (Ctrl-C) stops it
+    between two updates."""
+    cdef Py_ssize_t b, start, nb, work = 0
     cdef double loss
     b = 0
     start = 0
+    status[0] = EPOCH_DONE
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
         gather_batch(lay, ws, cap, x, y, order + start, nb)
@@ -144,13 +174,21 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
         if loss - loss != 0 or not all_finite(grads, n_params):
+            status[0] = EPOCH_DIVERGED
             return b
         cfg.lr = lrs[b]
         cfg.t = t_first + b
         if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
-            return -1
+            status[0] = EPOCH_REFUSED
+            return b
         b += 1
         start += nb
+        work += nb * n_params
+        if work >= POLL_WORK and start < n:
+            work = 0
+            if poll_signals():
+                status[0] = EPOCH_INTERRUPTED
+                return b
     return b
 
 
@@ -294,10 +332,12 @@ cdef class Network:
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
                     long long t_first):
-        """One epoch of minibatch updates in one nogil call. Returns (losses, done): the loss
-        of each batch before its update, and the number of updates applied — fewer than
-        the batches when batch `done` had a non-finite loss or gradient (training stopped
-        there, before its update).
+        """One epoch of minibatch updates in one nogil call. Returns (losses, done, stop):
+        the loss of each batch before its update, the number of updates applied, and why
+        training stopped early: None (it did not), "diverged" (batch `done` had a
+        non-finite loss or gradient; its update was not applied) or the exception a signal
+        handler raised (Ctrl-C's KeyboardInterrupt) after `done` updates, for the caller
+        to re-raise once its own state is up to date.
 
         `order`: the sample indices in training order (intp, each in [0, n));
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
@@ -322,6 +362,7 @@ cdef class Network:
         losses = np.empty(n_batches, dtype=np.float64)
         self._reserve(min(batch_size, n))
         cdef Py_ssize_t done
+        cdef int status
         cdef void* st[3]
         cdef int i
         for i in range(3):
@@ -340,15 +381,22 @@ cdef class Network:
                 done = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
-                                      &cfg, <float**>st, lp, t_first, outp)
+                                      &cfg, <float**>st, lp, t_first, outp, &status)
             else:
                 done = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                       &self._seg[0], 2 * self._lay.n_layers,
                                       <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
-                                      bs, &cfg, <double**>st, lp, t_first, outp)
-        if done < 0:
-            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
-        return losses, done
+                                      bs, &cfg, <double**>st, lp, t_first, outp, &status)
+        return losses, done, self._stop_reason(status, cfg.rule)
+
+    cdef object _stop_reason(self, int status, int rule):
+        if status == EPOCH_REFUSED:
+            raise ValueError(f"the optimizer kernel refused rule {rule}")
+        if status == EPOCH_DIVERGED:
+            return "diverged"
+        if status == EPOCH_INTERRUPTED:
+            return _pending_signal.pop()
+        return None
 
     def train_batch(self, x, y, config, state, double lr, long long t):
         """One update on (x, y) as a single batch: returns (loss, done) as train_epoch does
@@ -393,27 +441,30 @@ cdef class Network:
         cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
         cdef double loss = 0
         cdef Py_ssize_t done
+        cdef int status
         if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
-            done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
+            done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss,
+                                     &status)
         else:
             with nogil:
-                done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
-        if done < 0:
-            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+                done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss,
+                                         &status)
+        self._stop_reason(status, cfg.rule)
         return loss, done
 
     cdef Py_ssize_t _train_batch(self, void* pp, void* gp, void* wp, void* xp, void* yp,
                                  Py_ssize_t* op, Py_ssize_t n, StepConfig* cfg, void** st,
-                                 double* lr, long long t, double* loss) noexcept nogil:
+                                 double* lr, long long t, double* loss,
+                                 int* status) noexcept nogil:
         if self._single:
             return train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                     &self._seg[0], 2 * self._lay.n_layers, <float*>wp,
                                     self._cap, <float*>xp, <float*>yp, op, n, n, cfg,
-                                    <float**>st, lr, t, loss)
+                                    <float**>st, lr, t, loss, status)
         return train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                 &self._seg[0], 2 * self._lay.n_layers, <double*>wp,
                                 self._cap, <double*>xp, <double*>yp, op, n, n, cfg,
-                                <double**>st, lr, t, loss)
+                                <double**>st, lr, t, loss, status)
 
     cdef _check_state(self, state):
         if len(state) > 3:

@@ -161,6 +161,9 @@ class Sequential:
         that module describes; one that sets `model.stop_training = True` ends training
         after the epoch."""
         self._require_compiled()
+        if self._net is not None and self._net.busy:     # checked again when training starts
+            raise RuntimeError("this model is being trained by another thread; train one "
+                               "model per thread, or wait for the other fit to finish")
         callbacks = _callbacks.checked(callbacks)
         xa, ya = self._xy(x, y)
         epochs = v.count(epochs, "epochs", 0)
@@ -258,8 +261,8 @@ class Sequential:
         xa, ya = self._xy(x, y)
         if xa.shape[0] == 0:
             raise ValueError("gradients of an empty batch are undefined")
-        loss = self._net.gradients(xa, ya)
-        return loss, [g.copy() for g in self._net.views(self._net.grads)]
+        loss, grads = self._net.gradients(xa, ya)
+        return loss, self._net.views(grads)
 
     # ------------------------------------------------------------------ inference
     def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
@@ -299,6 +302,8 @@ class Sequential:
     def set_weights(self, weights) -> None:
         """Replace every weight; all shapes and values are checked before any is written."""
         self._require_built()
+        if self._net.busy:
+            raise RuntimeError("cannot set the weights while another thread trains this model")
         targets = self._net.views(self._net.params)
         weights = list(weights)
         if len(weights) != len(targets):

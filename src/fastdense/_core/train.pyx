@@ -247,6 +247,7 @@ cdef class Network:
     cdef Layout _lay
     cdef object _ws
     cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
+    cdef bint _busy            # a thread is training this network (set with the GIL held)
     cdef Py_ssize_t _cap, _widest
     cdef int _typenum
     cdef bint _single
@@ -296,8 +297,23 @@ cdef class Network:
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._ws = None
+        self._busy = False
         self._identity = None
         self._cap = 0
+
+    @property
+    def busy(self):
+        """Whether a thread is training this network right now."""
+        return self._busy
+
+    cdef _claim(self):
+        """Mark the network as training; refuse if another thread already is. (Checked and
+        set while holding the GIL, so two threads cannot both succeed.)"""
+        if self._busy:
+            raise RuntimeError(
+                "this model is being trained by another thread; train one model per "
+                "thread, or wait for the other fit to finish")
+        self._busy = True
 
     def views(self, buffer):
         """[W0, b0, W1, b1, ...] as views into `buffer` (params or grads)."""
@@ -360,33 +376,40 @@ cdef class Network:
         cdef StepConfig cfg = self._make_config(config)
         self._check_state(state)
         losses = np.empty(n_batches, dtype=np.float64)
-        self._reserve(min(batch_size, n))
         cdef Py_ssize_t done
-        cdef int status
+        cdef int status, i
         cdef void* st[3]
-        cdef int i
-        for i in range(3):
-            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
         cdef Py_ssize_t bs = min(batch_size, n)
-        cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef void* pp
+        cdef void* gp
+        cdef void* wp
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
         cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
         cdef double* lp = <double*>cnp.PyArray_DATA(lrs)
         cdef double* outp = <double*>cnp.PyArray_DATA(losses)
-        with nogil:
-            if self._single:
-                done = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
-                                      &self._seg[0], 2 * self._lay.n_layers,
-                                      <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
-                                      &cfg, <float**>st, lp, t_first, outp, &status)
-            else:
-                done = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
-                                      &self._seg[0], 2 * self._lay.n_layers,
-                                      <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
-                                      bs, &cfg, <double**>st, lp, t_first, outp, &status)
+        for i in range(3):
+            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
+        self._claim()           # before the workspace may be reallocated
+        try:
+            self._reserve(bs)
+            pp = cnp.PyArray_DATA(self.params)
+            gp = cnp.PyArray_DATA(self.grads)
+            wp = cnp.PyArray_DATA(self._ws)
+            with nogil:
+                if self._single:
+                    done = train_epoch_core(
+                        &self._lay, <float*>pp, <float*>gp, self.n_params, &self._seg[0],
+                        2 * self._lay.n_layers, <float*>wp, self._cap, <float*>xp,
+                        <float*>yp, op, n, bs, &cfg, <float**>st, lp, t_first, outp, &status)
+                else:
+                    done = train_epoch_core(
+                        &self._lay, <double*>pp, <double*>gp, self.n_params, &self._seg[0],
+                        2 * self._lay.n_layers, <double*>wp, self._cap, <double*>xp,
+                        <double*>yp, op, n, bs, &cfg, <double**>st, lp, t_first, outp,
+                        &status)
+        finally:
+            self._busy = False
         return losses, done, self._stop_reason(status, cfg.rule)
 
     cdef object _stop_reason(self, int status, int rule):
@@ -428,27 +451,34 @@ cdef class Network:
             return None
         cdef StepConfig cfg = self._make_config(config)
         self._check_state(state)
-        self._reserve(n)
-        if self._identity is None or self._identity.shape[0] < n:
-            self._identity = np.arange(self._cap, dtype=np.intp)
         cdef void* st[3]
-        cdef int i
+        cdef int i, status
         for i in range(3):
             st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
-        cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
-        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
+        cdef void* pp
+        cdef void* gp
+        cdef void* wp
+        cdef Py_ssize_t* op
         cdef double loss = 0
         cdef Py_ssize_t done
-        cdef int status
-        if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
-            done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss,
-                                     &status)
-        else:
-            with nogil:
+        self._claim()           # before the workspace may be reallocated
+        try:
+            self._reserve(n)
+            if self._identity is None or self._identity.shape[0] < n:
+                self._identity = np.arange(self._cap, dtype=np.intp)
+            pp = cnp.PyArray_DATA(self.params)
+            gp = cnp.PyArray_DATA(self.grads)
+            wp = cnp.PyArray_DATA(self._ws)
+            op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
+            if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
                 done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss,
                                          &status)
+            else:
+                with nogil:
+                    done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t,
+                                             &loss, &status)
+        finally:
+            self._busy = False
         self._stop_reason(status, cfg.rule)
         return loss, done
 
@@ -494,29 +524,37 @@ cdef class Network:
         return cfg
 
     def gradients(self, x, y):
-        """Loss of (x, y) and its gradient, written into `grads`; parameters unchanged."""
+        """(loss, gradient) of (x, y): the gradient a copy of `grads`, taken before another
+        thread may train; parameters unchanged."""
         self._check_xy(x, y)
         cdef Py_ssize_t n = x.shape[0]
-        self._reserve(n)
         order = np.arange(n, dtype=np.intp)
         cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
         cdef void* pp = cnp.PyArray_DATA(self.params)
         cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef void* wp
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
         cdef double loss
-        with nogil:
-            if self._single:
-                gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp, op, n)
-                loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
-                                        self._cap, n)
-            else:
-                gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp, <double*>yp,
-                             op, n)
-                loss = forward_backward(&self._lay, <double*>pp, <double*>gp, <double*>wp,
-                                        self._cap, n)
-        return loss
+        self._claim()           # the workspace and the gradient buffer are shared
+        try:
+            self._reserve(n)
+            wp = cnp.PyArray_DATA(self._ws)
+            with nogil:
+                if self._single:
+                    gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp,
+                                 op, n)
+                    loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
+                                            self._cap, n)
+                else:
+                    gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp,
+                                 <double*>yp, op, n)
+                    loss = forward_backward(&self._lay, <double*>pp, <double*>gp,
+                                            <double*>wp, self._cap, n)
+            grads = self.grads.copy()
+        finally:
+            self._busy = False
+        return loss, grads
 
     def forward(self, x):
         """The network's output for the rows of x, as a new n × outputs array; or None when

@@ -13,6 +13,8 @@ from cython cimport floating
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
 cimport numpy as cnp
+import os
+
 import numpy as np
 
 from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
@@ -234,6 +236,29 @@ cdef enum:
     NOGIL_MIN_WORK = 100000
 
 
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+
+
+def check_fits(nbytes, what):
+    """MemoryError, before anything is allocated, when `what` needs more bytes than the
+    machine has (allocating first could 'succeed' under overcommit and fail on touch)."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise MemoryError(f"{what} needs {_human(nbytes)}, more than this machine's "
+                          f"{_human(total)} of memory")
+
+
 cdef class Network:
     """A dense network's layout, flat parameter and gradient buffers, and workspaces."""
 
@@ -276,6 +301,10 @@ cdef class Network:
             off += sizes[l + 1]
             seg.append(off)
         self.n_params = off
+        if max(sizes) > 2**31 - 1:
+            raise ValueError(f"a layer of {max(sizes)} units is wider than BLAS can index")
+        check_fits(2 * off * self.dtype.itemsize,
+                   f"a network of {off} parameters ({self.dtype}, with its gradient)")
         self._w_off = np.asarray(w_off, dtype=np.intp)
         self._b_off = np.asarray(b_off, dtype=np.intp)
         self._seg = np.asarray(seg, dtype=np.intp)
@@ -330,6 +359,8 @@ cdef class Network:
     cdef void _reserve(self, Py_ssize_t cap) except *:
         """Make the training workspace hold batches of `cap` rows (kept and reused)."""
         if cap > self._cap:
+            check_fits(cap * self._per_row() * self.dtype.itemsize,
+                       f"the training workspace for batches of {cap}")
             self._ws = np.empty(cap * self._per_row(), dtype=self.dtype)
             self._cap = cap
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from . import callbacks as _callbacks
 from . import optimizers as _optimizers
+from . import saving as _saving
 from ._core.train import Network
 from .callbacks import History, progress_line
 from .errors import DivergenceError
@@ -149,11 +151,16 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            verbose=1) -> History:
+            verbose=1, callbacks=None) -> History:
         """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
         may be smaller and is trained). Returns a History with one loss per epoch: the mean
-        over the epoch's samples of each batch's loss before its update."""
+        over the epoch's samples of each batch's loss before its update.
+
+        `callbacks`: a list of `fastdense.callbacks.Callback`, called once per epoch as
+        that module describes; one that sets `model.stop_training = True` ends training
+        after the epoch."""
         self._require_compiled()
+        callbacks = _callbacks.checked(callbacks)
         xa, ya = self._xy(x, y)
         epochs = v.count(epochs, "epochs", 0)
         batch_size = v.count(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -176,8 +183,17 @@ class Sequential:
         state = opt._model_state(net.n_params, self.dtype)
         history = History()
         self.history = history
+        self.stop_training = False
+        for cb in callbacks:
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": n_batches, "verbose": verbose})
+        for cb in callbacks:
+            cb.on_train_begin(None)
+        logs = None
         ordered = np.arange(n, dtype=np.intp)
         for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, None)
             order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
                 else ordered
             lrs = opt._learning_rates(opt.iterations + 1, n_batches)
@@ -189,9 +205,15 @@ class Sequential:
             logs = {"loss": float(np.dot(losses, weights) / n)}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
             history.record(epoch, logs)
             if verbose:
                 print(progress_line(epoch, epochs, logs), flush=True)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end(logs)
         return history
 
     def train_on_batch(self, x, y) -> float:
@@ -287,6 +309,19 @@ class Sequential:
             converted.append(a)
         for a, t in zip(converted, targets):
             t[...] = a
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path) -> None:
+        """Write the model to one `.npz` file at `path` (str or os.PathLike, used as given:
+        no extension is added): architecture, weights, compile settings, optimizer state
+        and the shuffling generator, so `fd.load_model(path)` resumes training exactly.
+        Written atomically: a failure leaves any existing file under `path` untouched.
+        See `fastdense.saving` for the format."""
+        _saving.save_model(self, path)
+
+    def __reduce__(self):
+        # pickling (multiprocessing, scikit-learn) goes through the same checked format
+        return (_saving.model_from_bytes, (_saving.model_to_bytes(self),))
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"

@@ -17,8 +17,6 @@ from fastdense.datasets import load_diabetes
 
 SRC = str(Path(fd.__file__).resolve().parent.parent)
 COLUMNS = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6", "progression"]
-can_save = pytest.mark.skipif(not hasattr(fd, "load_model"),
-                              reason="model.save / fd.load_model are not in this build yet")
 
 
 def run_cli(args, cwd):
@@ -134,12 +132,6 @@ def test_plot_without_matplotlib_says_so_before_training(diabetes_csv, capsys, m
     captured = capsys.readouterr()
     one_line_error(captured.err, "train", "--plot needs matplotlib")
     assert "Epoch" not in captured.err + captured.out
-
-
-@pytest.mark.skipif(hasattr(fd, "load_model"), reason="saving is available")
-def test_saving_without_load_model_is_a_clear_error_before_training(diabetes_csv, capsys):
-    assert main(train_args(diabetes_csv, "--out", "m.npz")) == 1
-    one_line_error(capsys.readouterr().err, "train", "fastdense.load_model", "--no-save")
 
 
 # ---------------------------------------------------------------- input errors
@@ -267,12 +259,37 @@ def test_scaling_statistics_sit_beside_the_model():
     assert scaling_path("model") == Path("model.scaling.json")
 
 
+def test_output_in_a_missing_directory_is_refused_before_training(diabetes_csv, capsys):
+    assert main(train_args(diabetes_csv, "--out", str(diabetes_csv.parent / "no/m.npz"))) == 1
+    captured = capsys.readouterr()
+    one_line_error(captured.err, "train", "--out", "does not exist")
+    assert "Epoch" not in captured.err
+
+
+def test_predict_refuses_a_file_that_is_not_a_model(diabetes_csv, capsys):
+    fake = diabetes_csv.parent / "fake.npz"
+    fake.write_bytes(b"not a zip")
+    (diabetes_csv.parent / "fake.scaling.json").write_text(
+        '{"features": ["age"], "target": "y", "x_mean": [0], "x_std": [1], "y_mean": [0], '
+        '"y_std": [1]}')
+    assert main(["predict", str(fake), str(diabetes_csv)]) == 1
+    one_line_error(capsys.readouterr().err, "predict", "cannot load a fastdense model")
+
+
+def test_predict_needs_the_statistics_beside_the_model(diabetes_csv, capsys):
+    model = diabetes_csv.parent / "m.npz"
+    assert main(train_args(diabetes_csv, "--out", str(model))) == 0
+    scaling_path(model).unlink()
+    capsys.readouterr()
+    assert main(["predict", str(model), str(diabetes_csv)]) == 1
+    one_line_error(capsys.readouterr().err, "predict", "m.scaling.json is missing")
+
+
 def test_predict_missing_model_is_one_line_error(diabetes_csv, capsys):
     assert main(["predict", str(diabetes_csv.parent / "none.npz"), str(diabetes_csv)]) == 1
     one_line_error(capsys.readouterr().err, "predict", "no such file", "none.npz")
 
 
-@can_save
 def test_train_saves_and_predict_reproduces_its_training_mse(diabetes_csv, capsys):
     model = diabetes_csv.parent / "m.npz"
     preds = diabetes_csv.parent / "preds.csv"
@@ -288,7 +305,6 @@ def test_train_saves_and_predict_reproduces_its_training_mse(diabetes_csv, capsy
     assert mse == pytest.approx(train_mse, rel=1e-4)
 
 
-@can_save
 def test_predict_via_python_m_writes_csv_to_stdout_and_needs_the_features(diabetes_csv):
     cwd = diabetes_csv.parent
     assert run_cli(train_args(diabetes_csv.name, "--out", "m.npz"), cwd=cwd).returncode == 0

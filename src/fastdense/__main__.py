@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .callbacks import Callback, _format_value
+
 # the classic regression network: 10 inputs → 10 ReLU → 10 ReLU → 1 linear
 DEMO_ARCHITECTURE = [(10, "relu"), (10, "relu"), (1, "linear")]
 
@@ -349,8 +351,6 @@ class _LineBar:
         self.done, self.last_draw = 0, 0.0
 
     def update(self, logs: dict) -> None:
-        from .callbacks import _format_value
-
         self.done += 1
         now = time.monotonic()
         if self.done < self.total and now - self.last_draw < 0.1:
@@ -402,13 +402,6 @@ def scaling_path(model_path) -> Path:
     return path.with_name(stem + ".scaling.json")
 
 
-def _require_saving(fd) -> None:
-    if not hasattr(fd, "load_model") or not hasattr(fd.Sequential, "save"):
-        raise CommandError("saving and loading models (model.save / fastdense.load_model) "
-                           "are not available in this version of fastdense; train with "
-                           "--no-save")
-
-
 def _require_matplotlib() -> None:
     try:
         importlib.import_module("matplotlib")
@@ -428,10 +421,12 @@ def run_train(args) -> int:
     if len(header) < 2:
         raise CommandError(f"{args.data} has no feature columns besides the target "
                            f"{args.target!r}")
-    if not args.no_save:
-        _require_saving(fd)
     if args.plot:
         _require_matplotlib()
+    for option, path in (("--out", None if args.no_save else args.out), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise CommandError(f"{option} {path}: the directory {Path(path).parent} does "
+                               f"not exist")
     features = [name for name in header if name != args.target]
     X = values[:, [header.index(name) for name in features]]
     y = values[:, [header.index(args.target)]]
@@ -467,16 +462,11 @@ def run_train(args) -> int:
           f"{args.batch_size}, {args.epochs} epochs, {args.dtype}, seed {args.seed}",
           flush=True)
 
-    losses = {"loss": [], "val_loss": []}
     bar = progress_bar(args.epochs)
     try:
-        for _ in range(args.epochs):
-            logs = model.fit(X_train, y_train, epochs=1, batch_size=args.batch_size,
-                             validation_data=validation, verbose=0).history
-            logs = {name: values[-1] for name, values in logs.items()}
-            for name, value in logs.items():
-                losses[name].append(value)
-            bar.update(logs)
+        history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            validation_data=validation, verbose=0,
+                            callbacks=[_BarCallback(bar)])
     except fd.DivergenceError as exc:
         raise CommandError(str(exc)) from None
     finally:
@@ -492,16 +482,19 @@ def run_train(args) -> int:
         report("  validation", val_rows)
 
     if not args.no_save:
-        model.save(args.out)
         side = scaling_path(args.out)
-        side.write_text(json.dumps({
-            "format": "fastdense-scaling", "version": 1,
-            "features": features, "target": args.target,
-            "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
-            "y_mean": y_mean.tolist(), "y_std": y_std.tolist()}, indent=1) + "\n")
+        try:
+            model.save(args.out)
+            side.write_text(json.dumps({
+                "format": "fastdense-scaling", "version": 1,
+                "features": features, "target": args.target,
+                "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                "y_mean": y_mean.tolist(), "y_std": y_std.tolist()}, indent=1) + "\n")
+        except OSError as exc:
+            raise CommandError(f"cannot save the model: {exc}") from None
         print(f"saved {args.out} (the network) and {side} (its standardisation statistics)")
     if args.plot:
-        _plot_losses(losses, args.plot)
+        _plot_losses(history.history, args.plot)
         print(f"loss curve: {args.plot}")
     return 0
 
@@ -513,6 +506,17 @@ def _statistics(a):
     return a.mean(axis=0), np.where(std > 0, std, 1.0)
 
 
+class _BarCallback(Callback):
+    """Feeds each epoch's logs to a progress bar."""
+
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(logs)
+
+
 def _plot_losses(losses: dict, path) -> None:
     from matplotlib.figure import Figure
 
@@ -520,7 +524,7 @@ def _plot_losses(losses: dict, path) -> None:
     ax = fig.subplots()
     epochs = np.arange(1, len(losses["loss"]) + 1)
     ax.plot(epochs, losses["loss"], label="training")
-    if losses["val_loss"]:
+    if losses.get("val_loss"):
         ax.plot(epochs, losses["val_loss"], label="validation")
     ax.set_xlabel("epoch")
     ax.set_ylabel("MSE (standardised target)")
@@ -551,8 +555,10 @@ def run_predict(args) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CommandError(f"cannot read the standardisation statistics {side}: {exc}") \
             from None
-    _require_saving(fd)
-    model = fd.load_model(args.model)
+    try:
+        model = fd.load_model(args.model)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
     _, X = read_csv(args.data, columns=features)
     predictions = model.predict((X - x_mean) / x_std).astype(np.float64) * y_std + y_mean
 

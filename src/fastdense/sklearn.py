@@ -4,7 +4,8 @@ Requires scikit-learn (``pip install "fastdense[sklearn]"``); ``import fastdense
 never imports it. The estimator follows scikit-learn's conventions: ``__init__`` only
 stores its parameters, everything is validated in ``fit``/``partial_fit``, fitted state
 lives in attributes ending in ``_``, and it passes
-``sklearn.utils.estimator_checks.check_estimator`` (see tests/test_sklearn.py).
+``sklearn.utils.estimator_checks.check_estimator`` (see tests/test_sklearn.py). It
+pickles through `Sequential`'s own pickling (the checked `.npz` bytes of `model.save`).
 """
 from __future__ import annotations
 
@@ -212,35 +213,3 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                                   shuffle=bool(self.shuffle), verbose=self.verbose)
         self.loss_curve_.extend(history.history["loss"])
         self.n_iter_ += epochs
-
-    # ------------------------------------------------------------------ pickling
-    # The network's compiled buffers do not pickle; its state is plain arrays and configs.
-    # (To be replaced by Sequential's own pickling once that lands.)
-    def __getstate__(self):
-        state = dict(super().__getstate__())
-        model = state.pop("model_", None)
-        if model is not None:
-            opt = model.optimizer
-            state["_model_state"] = {
-                "layers": [layer.get_config() for layer in model.layers],
-                "dtype": model.dtype.name,
-                "weights": model.get_weights(),
-                "rng": model._rng.bit_generator.state,
-                "optimizer": (type(opt).__name__, opt.get_config(), opt.get_state()),
-            }
-        return state
-
-    def __setstate__(self, state):
-        state = dict(state)
-        saved = state.pop("_model_state", None)
-        super().__setstate__(state)
-        if saved is not None:
-            model = Sequential([Dense(**config) for config in saved["layers"]],
-                               dtype=saved["dtype"])
-            model.set_weights(saved["weights"])
-            model._rng.bit_generator.state = saved["rng"]
-            name, config, opt_state = saved["optimizer"]
-            opt = getattr(_optimizers, name).from_config(config)
-            opt.set_state(opt_state)
-            model.compile(optimizer=opt, loss="mse")
-            self.model_ = model

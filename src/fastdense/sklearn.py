@@ -6,6 +6,10 @@ stores its parameters, everything is validated in ``fit``/``partial_fit``, fitte
 lives in attributes ending in ``_``, and it passes
 ``sklearn.utils.estimator_checks.check_estimator`` (see tests/test_sklearn.py). It
 pickles through `Sequential`'s own pickling (the checked `.npz` bytes of `model.save`).
+
+Tags: multi-output (from ``MultiOutputMixin``), nothing else. In particular no
+``poor_score`` and no expected failures: every check passes with ``dtype="float32"`` (the
+default) and ``"float64"`` alike.
 """
 from __future__ import annotations
 

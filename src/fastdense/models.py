@@ -179,8 +179,6 @@ class Sequential:
         n = xa.shape[0]
         bs = min(batch_size, n)
         n_batches = -(-n // bs)
-        weights = np.full(n_batches, float(bs))
-        weights[-1] = n - bs * (n_batches - 1)
         opt = self.optimizer
         net = self._net
         config = opt._config()
@@ -195,20 +193,23 @@ class Sequential:
             cb.on_train_begin(None)
         logs = None
         ordered = np.arange(n, dtype=np.intp)
+        batch_losses = np.empty(n_batches)
+        lr = opt.learning_rate
+        constant_lr = isinstance(lr, float)
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, None)
             order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
                 else ordered
-            lrs = opt._learning_rates(opt.iterations + 1, n_batches)
-            losses, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                                 opt.iterations + 1)
+            lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
+            loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                               opt.iterations + 1, batch_losses)
             opt.iterations += done
             if stop == "diverged":
                 raise DivergenceError(epoch, done, history)
             if stop is not None:        # Ctrl-C: the model is at its last completed update
                 raise stop
-            logs = {"loss": float(np.dot(losses, weights) / n)}
+            logs = {"loss": loss}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
             for cb in callbacks:
@@ -246,15 +247,15 @@ class Sequential:
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
         net = self._net
-        losses, done, _ = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n,
-                                          opt._config(),
-                                          opt._model_state(net.n_params, self.dtype),
-                                          opt._learning_rates(opt.iterations + 1, 1),
-                                          opt.iterations + 1)
+        loss, done, _ = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n,
+                                        opt._config(),
+                                        opt._model_state(net.n_params, self.dtype),
+                                        opt._learning_rates(opt.iterations + 1, 1),
+                                        opt.iterations + 1)
         opt.iterations += done
         if not done:
             raise DivergenceError(0, 0)
-        return float(losses[0])
+        return loss
 
     def compute_gradients(self, x, y):
         """(loss, [dW0, db0, dW1, db1, …]) of the MSE on (x, y); the weights are unchanged."""

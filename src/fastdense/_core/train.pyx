@@ -155,20 +155,24 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
                                  const floating* x, const floating* y,
                                  const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
                                  StepConfig* cfg, floating** state, const double* lrs,
-                                 long long t_first, double* losses,
-                                 int* status) noexcept nogil:
+                                 Py_ssize_t lr_stride, long long t_first, double* losses,
+                                 double* mean_loss, int* status) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
+
+    Batch b's learning rate is lrs[b·lr_stride] (stride 0: one rate for all); *mean_loss
+    is the mean over the trained samples of each batch's loss.
 
     Returns the number of updates applied, and in *status how the epoch ended (EPOCH_*):
     a non-finite loss or gradient stops it before that batch's update, so the weights are
     those after the last finite one; a signal handler that raises (Ctrl-C) stops it
     between two updates."""
     cdef Py_ssize_t b, start, nb, work = 0
-    cdef double loss
+    cdef double loss, total = 0
     b = 0
     start = 0
     status[0] = EPOCH_DONE
+    mean_loss[0] = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
         gather_batch(lay, ws, cap, x, y, order + start, nb)
@@ -178,13 +182,15 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         if loss - loss != 0 or not all_finite(grads, n_params):
             status[0] = EPOCH_DIVERGED
             return b
-        cfg.lr = lrs[b]
+        cfg.lr = lrs[b * lr_stride]
         cfg.t = t_first + b
         if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
             status[0] = EPOCH_REFUSED
             return b
+        total += loss * nb
         b += 1
         start += nb
+        mean_loss[0] = total / start
         work += nb * n_params
         if work >= POLL_WORK and start < n:
             work = 0
@@ -259,6 +265,25 @@ def check_fits(nbytes, what):
                           f"{_human(total)} of memory")
 
 
+cdef inline bint _is_matrix(obj, int typenum, Py_ssize_t width):
+    """obj is an exact ndarray of typenum, C-contiguous, 2-D, with `width` columns."""
+    if not cnp.PyArray_CheckExact(obj):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>obj
+    return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_TYPE(a) == typenum
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == width)
+
+
+cdef bint indices_below(const Py_ssize_t* idx, Py_ssize_t count,
+                        Py_ssize_t bound) noexcept nogil:
+    """Every idx[i] in [0, bound) (one unsigned compare each)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(count):
+        bad |= <size_t>idx[i] >= <size_t>bound
+    return not bad
+
+
 cdef class Network:
     """A dense network's layout, flat parameter and gradient buffers, and workspaces."""
 
@@ -273,6 +298,8 @@ cdef class Network:
     cdef object _ws
     cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
     cdef bint _busy            # a thread is training this network (set with the GIL held)
+    cdef object _config_key    # the optimizer config tuple _cfg was made from
+    cdef StepConfig _cfg
     cdef Py_ssize_t _cap, _widest
     cdef int _typenum
     cdef bint _single
@@ -327,6 +354,7 @@ cdef class Network:
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._ws = None
         self._busy = False
+        self._config_key = None
         self._identity = None
         self._cap = 0
 
@@ -365,7 +393,14 @@ cdef class Network:
             self._cap = cap
 
     cdef _check_xy(self, x, y):
+        """X and y as train_epoch needs them: exact ndarrays of the model's dtype,
+        C-contiguous, 2-D, of the model's widths and one non-zero length."""
         cdef Py_ssize_t L = self._lay.n_layers
+        if _is_matrix(x, self._typenum, self._sizes[0]) \
+                and _is_matrix(y, self._typenum, self._sizes[L]) \
+                and cnp.PyArray_DIM(<cnp.ndarray>x, 0) == cnp.PyArray_DIM(<cnp.ndarray>y, 0) \
+                and cnp.PyArray_DIM(<cnp.ndarray>x, 0) > 0:
+            return
         for name, a, width in (("X", x, self._sizes[0]), ("y", y, self._sizes[L])):
             if not isinstance(a, np.ndarray) or a.dtype != self.dtype or a.ndim != 2 \
                     or not a.flags.c_contiguous:
@@ -374,53 +409,82 @@ cdef class Network:
                 raise ValueError(f"{name} has {a.shape[1]} columns, expected {width}")
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"X and y differ in length: {x.shape[0]} != {y.shape[0]}")
-        if x.shape[0] == 0:
-            raise ValueError("no samples")
+        raise ValueError("no samples")
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
-                    long long t_first):
-        """One epoch of minibatch updates in one nogil call. Returns (losses, done, stop):
-        the loss of each batch before its update, the number of updates applied, and why
-        training stopped early: None (it did not), "diverged" (batch `done` had a
-        non-finite loss or gradient; its update was not applied) or the exception a signal
-        handler raised (Ctrl-C's KeyboardInterrupt) after `done` updates, for the caller
-        to re-raise once its own state is up to date.
+                    long long t_first, losses=None):
+        """One epoch of minibatch updates in one nogil call. Returns (loss, done, stop):
+        the mean over the epoch's samples of each batch's loss before its update, the
+        number of updates applied, and why training stopped early: None (it did not),
+        "diverged" (batch `done` had a non-finite loss or gradient; its update was not
+        applied) or the exception a signal handler raised (Ctrl-C's KeyboardInterrupt)
+        after `done` updates, for the caller to re-raise once its own state is up to date.
 
         `order`: the sample indices in training order (intp, each in [0, n));
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
-        buffer; `lrs`: float64 learning rate of each batch; `t_first`: the first update's t.
+        buffer; `lrs`: one learning rate (a float) or a float64 array of each batch's;
+        `t_first`: the first update's t; `losses`: an optional float64 array receiving
+        each batch's loss. Everything is checked here, cheaply: this runs once an epoch.
         """
         self._check_xy(x, y)
-        cdef Py_ssize_t n = x.shape[0]
+        cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        order = np.asarray(order)
-        if order.dtype != np.intp or order.ndim != 1 or order.shape[0] != n \
-                or not order.flags.c_contiguous:
-            raise ValueError(f"order must be a contiguous intp array of length {n}")
-        if order.min() < 0 or order.max() >= n:
-            raise ValueError(f"order holds indices outside [0, {n})")
         cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-        lrs = np.ascontiguousarray(lrs, dtype=np.float64)
-        if lrs.shape != (n_batches,):
-            raise ValueError(f"lrs must hold {n_batches} learning rates, got {lrs.shape}")
-        cdef StepConfig cfg = self._make_config(config)
+        if not (cnp.PyArray_CheckExact(order) and cnp.PyArray_NDIM(<cnp.ndarray>order) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>order) == cnp.NPY_INTP
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>order)
+                and cnp.PyArray_DIM(<cnp.ndarray>order, 0) == n):
+            raise ValueError(f"order must be a contiguous intp array of length {n}")
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>order)
+        cdef bint in_range
+        with nogil:
+            in_range = indices_below(op, n, n)
+        if not in_range:
+            raise ValueError(f"order holds indices outside [0, {n})")
+        cdef double lr_value
+        cdef double* lp
+        cdef Py_ssize_t lr_stride = 1
+        if isinstance(lrs, float):
+            lr_value = lrs
+            lp = &lr_value
+            lr_stride = 0
+        else:
+            if not (cnp.PyArray_CheckExact(lrs) and cnp.PyArray_NDIM(<cnp.ndarray>lrs) == 1
+                    and cnp.PyArray_TYPE(<cnp.ndarray>lrs) == cnp.NPY_FLOAT64
+                    and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>lrs)
+                    and cnp.PyArray_DIM(<cnp.ndarray>lrs, 0) >= n_batches):
+                raise ValueError(f"lrs must be a float or a contiguous float64 array of "
+                                 f"at least {n_batches} learning rates")
+            lp = <double*>cnp.PyArray_DATA(<cnp.ndarray>lrs)
+        if losses is None:
+            losses = np.empty(n_batches, dtype=np.float64)
+        elif not (cnp.PyArray_CheckExact(losses)
+                  and cnp.PyArray_NDIM(<cnp.ndarray>losses) == 1
+                  and cnp.PyArray_TYPE(<cnp.ndarray>losses) == cnp.NPY_FLOAT64
+                  and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>losses)
+                  and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>losses)
+                  and cnp.PyArray_DIM(<cnp.ndarray>losses, 0) >= n_batches):
+            raise ValueError(f"losses must be a writable contiguous float64 array of at "
+                             f"least {n_batches} values")
+        if config is not self._config_key:
+            self._cfg = self._make_config(config)
+            self._config_key = config
+        cdef StepConfig cfg = self._cfg
         self._check_state(state)
-        losses = np.empty(n_batches, dtype=np.float64)
         cdef Py_ssize_t done
         cdef int status, i
+        cdef double mean_loss
         cdef void* st[3]
         cdef Py_ssize_t bs = min(batch_size, n)
         cdef void* pp
         cdef void* gp
         cdef void* wp
-        cdef void* xp = cnp.PyArray_DATA(x)
-        cdef void* yp = cnp.PyArray_DATA(y)
-        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
-        cdef double* lp = <double*>cnp.PyArray_DATA(lrs)
-        cdef double* outp = <double*>cnp.PyArray_DATA(losses)
+        cdef void* xp = cnp.PyArray_DATA(<cnp.ndarray>x)
+        cdef void* yp = cnp.PyArray_DATA(<cnp.ndarray>y)
+        cdef double* outp = <double*>cnp.PyArray_DATA(<cnp.ndarray>losses)
         for i in range(3):
-            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
+            st[i] = cnp.PyArray_DATA(<cnp.ndarray>state[i]) if i < len(state) else NULL
         self._claim()           # before the workspace may be reallocated
         try:
             self._reserve(bs)
@@ -432,16 +496,17 @@ cdef class Network:
                     done = train_epoch_core(
                         &self._lay, <float*>pp, <float*>gp, self.n_params, &self._seg[0],
                         2 * self._lay.n_layers, <float*>wp, self._cap, <float*>xp,
-                        <float*>yp, op, n, bs, &cfg, <float**>st, lp, t_first, outp, &status)
+                        <float*>yp, op, n, bs, &cfg, <float**>st, lp, lr_stride, t_first,
+                        outp, &mean_loss, &status)
                 else:
                     done = train_epoch_core(
                         &self._lay, <double*>pp, <double*>gp, self.n_params, &self._seg[0],
                         2 * self._lay.n_layers, <double*>wp, self._cap, <double*>xp,
-                        <double*>yp, op, n, bs, &cfg, <double**>st, lp, t_first, outp,
-                        &status)
+                        <double*>yp, op, n, bs, &cfg, <double**>st, lp, lr_stride, t_first,
+                        outp, &mean_loss, &status)
         finally:
             self._busy = False
-        return losses, done, self._stop_reason(status, cfg.rule)
+        return mean_loss, done, self._stop_reason(status, cfg.rule)
 
     cdef object _stop_reason(self, int status, int rule):
         if status == EPOCH_REFUSED:
@@ -480,7 +545,10 @@ cdef class Network:
             finite = all_finite(<double*>xp, n * n_in) and all_finite(<double*>yp, n * k)
         if not finite:
             return None
-        cdef StepConfig cfg = self._make_config(config)
+        if config is not self._config_key:
+            self._cfg = self._make_config(config)
+            self._config_key = config
+        cdef StepConfig cfg = self._cfg
         self._check_state(state)
         cdef void* st[3]
         cdef int i, status
@@ -517,20 +585,28 @@ cdef class Network:
                                  Py_ssize_t* op, Py_ssize_t n, StepConfig* cfg, void** st,
                                  double* lr, long long t, double* loss,
                                  int* status) noexcept nogil:
+        cdef double mean
         if self._single:
             return train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                     &self._seg[0], 2 * self._lay.n_layers, <float*>wp,
                                     self._cap, <float*>xp, <float*>yp, op, n, n, cfg,
-                                    <float**>st, lr, t, loss, status)
+                                    <float**>st, lr, 0, t, loss, &mean, status)
         return train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                 &self._seg[0], 2 * self._lay.n_layers, <double*>wp,
                                 self._cap, <double*>xp, <double*>yp, op, n, n, cfg,
-                                <double**>st, lr, t, loss, status)
+                                <double**>st, lr, 0, t, loss, &mean, status)
 
     cdef _check_state(self, state):
+        cdef cnp.ndarray a
         if len(state) > 3:
             raise ValueError("at most 3 state buffers")
         for s in state:
+            if cnp.PyArray_CheckExact(s):
+                a = <cnp.ndarray>s
+                if cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_TYPE(a) == self._typenum \
+                        and cnp.PyArray_DIM(a, 0) == self.n_params \
+                        and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a):
+                    continue
             if not isinstance(s, np.ndarray) or s.dtype != self.dtype \
                     or s.shape != (self.n_params,) or not s.flags.c_contiguous \
                     or not s.flags.writeable:

@@ -193,14 +193,16 @@ class Sequential:
             cb.on_train_begin(None)
         logs = None
         ordered = np.arange(n, dtype=np.intp)
+        order = ordered.copy() if shuffle else ordered
         batch_losses = np.empty(n_batches)
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
         for epoch in range(epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, None)
-            order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
-                else ordered
+            if shuffle:     # = self._rng.permutation(n), without a new array each epoch
+                np.copyto(order, ordered)
+                self._rng.shuffle(order)
             lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
             loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
                                                opt.iterations + 1, batch_losses)

@@ -15,8 +15,9 @@ COMPILE_ARGS = ["-O3"]
 LINK_ARGS = []
 
 sanitize = os.environ.get("FASTDENSE_SANITIZE")
-if sanitize:
-    COMPILE_ARGS += [f"-fsanitize={sanitize}", "-fno-omit-frame-pointer", "-g"]
+if sanitize:    # e.g. "address,undefined": see tools/sanitize.sh
+    COMPILE_ARGS += [f"-fsanitize={sanitize}", "-fno-sanitize-recover=all",
+                     "-fno-omit-frame-pointer", "-g"]
     LINK_ARGS += [f"-fsanitize={sanitize}"]
 
 KERNELS = sorted(p.stem for p in Path("src/fastdense/_core").glob("*.pyx"))

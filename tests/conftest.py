@@ -18,3 +18,12 @@ def make_model(sizes, activations=None, dtype="float64", seed=0):
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+# CI explores a fixed set of generated cases (reproducible from run to run); a developer's
+# runs explore new ones each time.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if __import__("os").environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

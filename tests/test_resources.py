@@ -134,3 +134,20 @@ def test_results_do_not_depend_on_the_thread_count(rng):
         fd.set_num_threads(start)
     for a, b in zip(*weights):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [[10**6, 10**6, 1], [10, 2**33, 1]])
+def test_a_network_too_big_for_memory_fails_at_once_stating_its_size(sizes):
+    with pytest.raises((MemoryError, ValueError), match=r"GiB|TiB|PiB|wider"):
+        make_model(sizes, dtype="float32")
+
+
+def test_a_batch_too_big_for_memory_fails_before_allocating(rng):
+    """A workspace beyond the machine's memory is refused before any allocation (a huge
+    allocation could otherwise 'succeed' under overcommit and fail when touched)."""
+    from fastdense._core.train import check_fits
+    with pytest.raises(MemoryError, match="needs .* more than this machine"):
+        check_fits(1 << 60, "the training workspace for batches of 10**12")
+    model = compiled([64, 32, 1])
+    x = rng.random((16, 64), dtype=np.float32)
+    model.fit(x, x[:, :1], epochs=1, batch_size=8, verbose=0)   # ordinary sizes pass

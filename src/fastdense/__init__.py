@@ -3,9 +3,12 @@ from . import optimizers
 from .layers import Dense
 from .errors import DivergenceError
 from .models import Sequential
+from . import callbacks
+from .saving import load_model
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Dense", "Sequential", "DivergenceError", "optimizers", "set_num_threads", "get_num_threads",
            "__version__"]
+__all__ += ["load_model", "callbacks"]

@@ -1,12 +1,27 @@
-"""The command line: ``python -m fastdense demo|bench [options]`` (also the ``fastdense``
-script). ``bench`` is ``fastdense.benchmarks.main``; its options: ``python -m fastdense bench -h``."""
+"""The command line: ``python -m fastdense COMMAND`` (also the ``fastdense`` script).
+
+``demo``     the classic network on the bundled diabetes data, compiled against the reference;
+``bench``    the benchmark suite (``fastdense.benchmarks.main``);
+``train``    a network on a CSV file: standardise, train with a progress bar, report, save;
+``predict``  a saved network's predictions for a CSV file.
+
+Problems with the user's input (a missing file or column, non-numeric data) are reported as
+one line on stderr with exit status 1; bad options exit with argparse's usage message and
+status 2.
+"""
 from __future__ import annotations
 
 import argparse
+import csv
+import importlib
+import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+from .callbacks import Callback, _format_value
 
 # the classic regression network: 10 inputs → 10 ReLU → 10 ReLU → 1 linear
 DEMO_ARCHITECTURE = [(10, "relu"), (10, "relu"), (1, "linear")]
@@ -26,9 +41,45 @@ def _positive_float(text):
     return value
 
 
+def _layer_sizes(text):
+    """``"64,64"`` → ``[64, 64]``; ``"none"`` or ``""`` → ``[]`` (a linear model)."""
+    if text.strip().lower() in ("", "none"):
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected widths separated by commas such as 64,64, got {text!r}") from None
+    if any(size < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"layer widths must be positive, got {text!r}")
+    return sizes
+
+
+def _split_fraction(text):
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction in [0, 1), got {text}")
+    return value
+
+
+# the --optimizer names and their classes in fastdense.optimizers
+OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW",
+              "adagrad": "Adagrad"}
+
+EPILOG = """\
+examples:
+  fastdense demo
+  fastdense train data.csv --target price --layers 64,64 --epochs 200 --out price.npz
+  fastdense predict price.npz new.csv --out predictions.csv
+  fastdense bench -h
+
+'fastdense COMMAND -h' documents each command's options."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="fastdense", description="fastdense: dense neural networks trained on the CPU.")
+        prog="fastdense", description="fastdense: dense neural networks trained on the CPU.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo", help="train the 10-10-10-1 network on the bundled diabetes data",
@@ -44,21 +95,85 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--verbose", type=int, choices=(0, 1), default=0,
                       help="1: show every epoch (default: about ten lines)")
     demo.set_defaults(run=run_demo)
-    # listed here for the help text; main() hands everything after "bench" to the harness
+
+    # listed for the help text; main() hands everything after "bench" to the suite
     commands.add_parser(
         "bench", add_help=False,
-        help="time fastdense against the NumPy reference on the BENCHMARKS.md workloads "
+        help="time fastdense against the NumPy reference on the benchmark workloads "
              "(bench -h for its options)")
+
+    train = commands.add_parser(
+        "train", help="train a network on a CSV file and save it",
+        description="Read DATA (a CSV file with a header line; every column but the target "
+                    "is a feature and must be numeric), hold out a random validation part, "
+                    "standardise features and target with the training part's mean and "
+                    "standard deviation, train a dense network (MSE loss) with a progress "
+                    "bar (tqdm if installed), print the training and validation MSE, and "
+                    "save the model with its standardisation statistics.",
+        epilog="The model is written by model.save(OUT) (one .npz); the statistics go "
+               "beside it, in OUT with .npz replaced by .scaling.json, and 'fastdense "
+               "predict' reads both. The MSE is printed in the target's units and on the "
+               "standardised scale the network was trained on.")
+    train.add_argument("data", metavar="DATA.csv", help="training data: CSV with a header line")
+    train.add_argument("--target", required=True, metavar="COL",
+                       help="the column to predict (required)")
+    train.add_argument("--layers", type=_layer_sizes, default=[64, 64], metavar="W1,W2,...",
+                       help="hidden layer widths (default: 64,64; 'none' for a linear model)")
+    train.add_argument("--activation", choices=("relu", "linear"), default="relu",
+                       help="the hidden layers' activation (default: relu)")
+    train.add_argument("--optimizer", choices=list(OPTIMIZERS),
+                       default="adam", help="update rule (default: adam)")
+    train.add_argument("--lr", type=_positive_float, default=None,
+                       help="learning rate (default: the optimizer's: 0.001 for adam, "
+                            "0.01 for sgd)")
+    train.add_argument("--epochs", type=_positive_int, default=100,
+                       help="passes over the training part (default: 100)")
+    train.add_argument("--batch-size", type=_positive_int, default=32,
+                       help="samples per update (default: 32)")
+    train.add_argument("--validation-split", type=_split_fraction, default=0.2, metavar="F",
+                       help="fraction of the rows, drawn at random, held out for validation "
+                            "(default: 0.2; 0 for none)")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the split, the weights and the shuffles (default: 0)")
+    train.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="precision of the weights and the arithmetic (default: float32)")
+    train.add_argument("--out", default="model.npz", metavar="MODEL.npz",
+                       help="where to save the model (default: model.npz)")
+    train.add_argument("--no-save", action="store_true", help="do not save the model")
+    train.add_argument("--plot", metavar="LOSS.png",
+                       help="draw the training and validation loss per epoch to this image "
+                            "(needs matplotlib)")
+    train.set_defaults(run=run_train)
+
+    predict = commands.add_parser(
+        "predict", help="predict with a saved model",
+        description="Load MODEL (saved by 'fastdense train') and its standardisation "
+                    "statistics, read the model's feature columns by name from DATA (a CSV "
+                    "file with a header line; other columns are ignored), and write one "
+                    "prediction per row, in the target's units, as CSV under the target's "
+                    "name.")
+    predict.add_argument("model", metavar="MODEL.npz", help="a model saved by 'fastdense train'")
+    predict.add_argument("data", metavar="DATA.csv", help="CSV with a header line")
+    predict.add_argument("--out", metavar="PREDS.csv",
+                         help="write the predictions here (default: standard output)")
+    predict.set_defaults(run=run_predict)
     return parser
+
+
+class CommandError(Exception):
+    """A problem with the user's input or environment: one line on stderr, exit status 1."""
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["bench"]:
-        from .benchmarks import main as bench_main
-        return bench_main(argv[1:])
+        return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except CommandError as exc:
+        print(f"fastdense {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 def demo_data(seed: int):
@@ -139,6 +254,330 @@ def run_demo(args, compiled=None, reference=None) -> int:
     print(f"  NumPy reference  {_format_seconds(ref_s)}")
     print(f"  speed-up         {ref_s / fast_s:.1f}x")
     return 0
+
+
+
+# ---------------------------------------------------------------------------- bench
+def run_bench(argv) -> int:
+    """``bench``: everything after the word goes to ``fastdense.benchmarks.main``."""
+    try:
+        benchmarks = importlib.import_module(f"{__package__}.benchmarks")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.benchmarks":
+            raise
+        if "-h" in argv or "--help" in argv:
+            print("usage: fastdense bench [options]\n\nTime fastdense against the NumPy "
+                  "reference on the benchmark workloads (fastdense.benchmarks).")
+        print("fastdense bench: error: the benchmark suite (module fastdense.benchmarks) is "
+              "not part of this installation", file=sys.stderr)
+        return 1
+    return benchmarks.main(argv)
+
+
+# ---------------------------------------------------------------------------- CSV
+def read_csv(path, columns=None):
+    """``(header, values)`` of a CSV file with a header line: ``values`` float64 of shape
+    (rows, len(columns)), the named columns in that order (default: all of them).
+
+    Blank lines are skipped. A missing file or column, a row of the wrong length, an
+    empty or non-numeric cell, NaN or Inf raise CommandError naming the file, line and
+    column."""
+    path = Path(path)
+    if not path.is_file():
+        raise CommandError(f"no such file: {path}")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = [name.strip() for name in next(reader, [])]
+            rows, lines = [], []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise CommandError(f"{path}, line {reader.line_num}: {len(row)} "
+                                       f"field(s), the header has {len(header)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise CommandError(f"cannot read {path}: {exc}") from None
+    if not header:
+        raise CommandError(f"{path} is empty: expected a header line of column names")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise CommandError(f"{path}: column name(s) {', '.join(map(repr, duplicated))} "
+                           f"appear more than once in the header")
+    if not rows:
+        raise CommandError(f"{path} has a header line but no data rows")
+    columns = header if columns is None else list(columns)
+    missing = [name for name in columns if name not in header]
+    if missing:
+        raise CommandError(f"{path} has no column {', '.join(map(repr, missing))}; its columns: "
+                           f"{', '.join(header)}")
+    values = np.empty((len(rows), len(columns)))
+    for j, name in enumerate(columns):
+        k = header.index(name)
+        cells = [row[k] for row in rows]
+        try:
+            values[:, j] = np.array(cells).astype(np.float64)
+        except ValueError:
+            i = next(i for i, cell in enumerate(cells) if not _is_number(cell))
+            raise CommandError(f"{path}, line {lines[i]}, column {name!r}: {cells[i]!r} is not "
+                               f"a number (every feature and the target must be numeric)") \
+                from None
+        bad = ~np.isfinite(values[:, j])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise CommandError(f"{path}, line {lines[i]}, column {name!r}: {cells[i]!r} is not "
+                               f"a finite number")
+    return header, values
+
+
+def _is_number(text) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------- progress
+class _LineBar:
+    """``Epoch 12/100 [=====>      ] loss: 0.4123 - val_loss: 0.5012`` on one line of
+    stderr, redrawn in place with ``\\r`` (at most ten times a second, and at the end)."""
+
+    def __init__(self, total: int, stream=None, width: int = 24):
+        self.total, self.width = total, width
+        self.stream = sys.stderr if stream is None else stream
+        self.done, self.last_draw = 0, 0.0
+
+    def update(self, logs: dict) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.done < self.total and now - self.last_draw < 0.1:
+            return
+        self.last_draw = now
+        filled = self.width * self.done // self.total
+        bar = "=" * filled + (">" if filled < self.width else "") \
+            + " " * (self.width - filled - 1)
+        metrics = " - ".join(f"{k}: {_format_value(val)}" for k, val in logs.items())
+        self.stream.write(f"\rEpoch {self.done}/{self.total} [{bar}] {metrics}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
+
+
+class _TqdmBar:
+    """The same interface over tqdm."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="epoch", file=sys.stderr, desc="Epoch")
+
+    def update(self, logs: dict) -> None:
+        self.bar.set_postfix({k: f"{val:.4g}" for k, val in logs.items()}, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def progress_bar(total: int):
+    """tqdm's bar if tqdm is installed, else the built-in one-line bar."""
+    try:
+        importlib.import_module("tqdm")
+    except ImportError:
+        return _LineBar(total)
+    return _TqdmBar(total)
+
+
+# ---------------------------------------------------------------------------- train
+def scaling_path(model_path) -> Path:
+    """Where the standardisation statistics of the model at ``model_path`` live:
+    ``model.npz`` → ``model.scaling.json``."""
+    path = Path(model_path)
+    stem = path.name[:-4] if path.name.endswith(".npz") else path.name
+    return path.with_name(stem + ".scaling.json")
+
+
+def _require_matplotlib() -> None:
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise CommandError("--plot needs matplotlib: pip install matplotlib") from None
+
+
+def run_train(args) -> int:
+    """The ``train`` subcommand."""
+    import fastdense as fd
+
+    # every check that can fail runs before training does
+    header, values = read_csv(args.data)
+    if args.target not in header:
+        raise CommandError(f"{args.data} has no column {args.target!r}; its columns: "
+                           f"{', '.join(header)}")
+    if len(header) < 2:
+        raise CommandError(f"{args.data} has no feature columns besides the target "
+                           f"{args.target!r}")
+    if args.plot:
+        _require_matplotlib()
+    for option, path in (("--out", None if args.no_save else args.out), ("--plot", args.plot)):
+        if path is not None and not Path(path).resolve().parent.is_dir():
+            raise CommandError(f"{option} {path}: the directory {Path(path).parent} does "
+                               f"not exist")
+    features = [name for name in header if name != args.target]
+    X = values[:, [header.index(name) for name in features]]
+    y = values[:, [header.index(args.target)]]
+    n = len(X)
+    n_val = int(np.ceil(args.validation_split * n)) if args.validation_split else 0
+    if n_val and n - n_val < 1:
+        raise CommandError(f"--validation-split {args.validation_split:g} leaves no training "
+                           f"rows out of {n}")
+    order = np.random.default_rng(args.seed).permutation(n)
+    val_rows, train_rows = order[:n_val], order[n_val:]
+
+    x_mean, x_std = _statistics(X[train_rows])
+    y_mean, y_std = _statistics(y[train_rows])
+    Xs, ys = (X - x_mean) / x_std, (y - y_mean) / y_std
+    X_train, y_train = Xs[train_rows], ys[train_rows]
+    validation = (Xs[val_rows], ys[val_rows]) if n_val else None
+
+    widths = args.layers + [1]
+    activations = [args.activation] * len(args.layers) + [None]
+    model = fd.Sequential(
+        [fd.Dense(w, activation=a, **({"input_dim": X.shape[1]} if i == 0 else {}))
+         for i, (w, a) in enumerate(zip(widths, activations))],
+        dtype=args.dtype, seed=args.seed)
+    rule = getattr(fd.optimizers, OPTIMIZERS[args.optimizer])
+    optimizer = rule() if args.lr is None else rule(learning_rate=args.lr)
+    model.compile(optimizer=optimizer, loss="mse")
+
+    shape = " → ".join([str(X.shape[1])] + [f"{w} {args.activation}" for w in args.layers]
+                       + ["1"])
+    print(f"fastdense train: {args.data}: {n} rows, {len(features)} features, target "
+          f"{args.target!r}; {n - n_val} training / {n_val} validation rows")
+    print(f"network {shape}; {args.optimizer} lr={optimizer.learning_rate:g}, batch "
+          f"{args.batch_size}, {args.epochs} epochs, {args.dtype}, seed {args.seed}",
+          flush=True)
+
+    bar = progress_bar(args.epochs)
+    try:
+        history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                            validation_data=validation, verbose=0,
+                            callbacks=[_BarCallback(bar)])
+    except fd.DivergenceError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        bar.close()
+
+    def report(label, rows):
+        mse = model.evaluate(Xs[rows], ys[rows])
+        print(f"{label:<16}{mse * y_std[0] ** 2:.6g} (standardised: {mse:.4f})")
+
+    print(f"MSE in the units of {args.target!r}²:")
+    report("  training", train_rows)
+    if n_val:
+        report("  validation", val_rows)
+
+    if not args.no_save:
+        side = scaling_path(args.out)
+        try:
+            model.save(args.out)
+            side.write_text(json.dumps({
+                "format": "fastdense-scaling", "version": 1,
+                "features": features, "target": args.target,
+                "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                "y_mean": y_mean.tolist(), "y_std": y_std.tolist()}, indent=1) + "\n")
+        except OSError as exc:
+            raise CommandError(f"cannot save the model: {exc}") from None
+        print(f"saved {args.out} (the network) and {side} (its standardisation statistics)")
+    if args.plot:
+        _plot_losses(history.history, args.plot)
+        print(f"loss curve: {args.plot}")
+    return 0
+
+
+def _statistics(a):
+    """Column means and standard deviations (constant columns: 1, so they are only
+    centred), as in ``fastdense.datasets.standardize``."""
+    std = a.std(axis=0)
+    return a.mean(axis=0), np.where(std > 0, std, 1.0)
+
+
+class _BarCallback(Callback):
+    """Feeds each epoch's logs to a progress bar."""
+
+    def __init__(self, bar):
+        super().__init__()
+        self.bar = bar
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.bar.update(logs)
+
+
+def _plot_losses(losses: dict, path) -> None:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    ax = fig.subplots()
+    epochs = np.arange(1, len(losses["loss"]) + 1)
+    ax.plot(epochs, losses["loss"], label="training")
+    if losses.get("val_loss"):
+        ax.plot(epochs, losses["val_loss"], label="validation")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("MSE (standardised target)")
+    ax.set_yscale("log")
+    ax.legend()
+    try:
+        fig.savefig(path)
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot write the plot {path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- predict
+def run_predict(args) -> int:
+    """The ``predict`` subcommand."""
+    import fastdense as fd
+
+    if not Path(args.model).is_file():
+        raise CommandError(f"no such file: {args.model}")
+    side = scaling_path(args.model)
+    if not side.is_file():
+        raise CommandError(f"{args.model} has no standardisation statistics beside it "
+                           f"({side} is missing): was it saved by 'fastdense train'?")
+    try:
+        scaling = json.loads(side.read_text())
+        features, target = list(scaling["features"]), str(scaling["target"])
+        x_mean, x_std, y_mean, y_std = (np.asarray(scaling[key], dtype=np.float64)
+                                        for key in ("x_mean", "x_std", "y_mean", "y_std"))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"cannot read the standardisation statistics {side}: {exc}") \
+            from None
+    try:
+        model = fd.load_model(args.model)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    _, X = read_csv(args.data, columns=features)
+    predictions = model.predict((X - x_mean) / x_std).astype(np.float64) * y_std + y_mean
+
+    if args.out is None:
+        _write_predictions(sys.stdout, target, predictions[:, 0])
+        return 0
+    try:
+        with open(args.out, "w", newline="") as f:
+            _write_predictions(f, target, predictions[:, 0])
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.out}: {exc.strerror}") from None
+    print(f"wrote {len(predictions)} predictions of {target!r} to {args.out}")
+    return 0
+
+
+def _write_predictions(f, target: str, values) -> None:
+    writer = csv.writer(f, lineterminator="\n")
+    writer.writerow([target])
+    writer.writerows([f"{value:.9g}"] for value in values)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from . import _validation as v
+from . import callbacks as _callbacks
 from . import optimizers as _optimizers
+from . import saving as _saving
 from ._core.train import Network
 from .callbacks import History, progress_line
 from .errors import DivergenceError
@@ -33,6 +35,7 @@ class Sequential:
         self.layers: list[Dense] = []
         self.optimizer = None
         self.loss = None
+        self.stop_training = False
         self._net = None
         self._rng = np.random.default_rng(seed)
         for layer in layers or ():
@@ -149,11 +152,19 @@ class Sequential:
 
     # ------------------------------------------------------------------ training
     def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            verbose=1) -> History:
+            verbose=1, callbacks=None) -> History:
         """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
         may be smaller and is trained). Returns a History with one loss per epoch: the mean
-        over the epoch's samples of each batch's loss before its update."""
+        over the epoch's samples of each batch's loss before its update.
+
+        `callbacks`: a list of `fastdense.callbacks.Callback`, called once per epoch as
+        that module describes; one that sets `model.stop_training = True` ends training
+        after the epoch."""
         self._require_compiled()
+        if self._net is not None and self._net.busy:     # checked again when training starts
+            raise RuntimeError("this model is being trained by another thread; train one "
+                               "model per thread, or wait for the other fit to finish")
+        callbacks = _callbacks.checked(callbacks)
         xa, ya = self._xy(x, y)
         epochs = v.count(epochs, "epochs", 0)
         batch_size = v.count(32 if batch_size is None else batch_size, "batch_size", 1)
@@ -168,30 +179,50 @@ class Sequential:
         n = xa.shape[0]
         bs = min(batch_size, n)
         n_batches = -(-n // bs)
-        weights = np.full(n_batches, float(bs))
-        weights[-1] = n - bs * (n_batches - 1)
         opt = self.optimizer
         net = self._net
         config = opt._config()
         state = opt._model_state(net.n_params, self.dtype)
         history = History()
         self.history = history
+        self.stop_training = False
+        for cb in callbacks:
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": n_batches, "verbose": verbose})
+        for cb in callbacks:
+            cb.on_train_begin(None)
+        logs = None
         ordered = np.arange(n, dtype=np.intp)
+        order = ordered.copy() if shuffle else ordered
+        batch_losses = np.empty(n_batches)
+        lr = opt.learning_rate
+        constant_lr = isinstance(lr, float)
         for epoch in range(epochs):
-            order = self._rng.permutation(n).astype(np.intp, copy=False) if shuffle \
-                else ordered
-            lrs = opt._learning_rates(opt.iterations + 1, n_batches)
-            losses, done = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                           opt.iterations + 1)
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, None)
+            if shuffle:     # = self._rng.permutation(n), without a new array each epoch
+                np.copyto(order, ordered)
+                self._rng.shuffle(order)
+            lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
+            loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                               opt.iterations + 1, batch_losses)
             opt.iterations += done
-            if done < n_batches:
+            if stop == "diverged":
                 raise DivergenceError(epoch, done, history)
-            logs = {"loss": float(np.dot(losses, weights) / n)}
+            if stop is not None:        # Ctrl-C: the model is at its last completed update
+                raise stop
+            logs = {"loss": loss}
             if validation_data is not None:
                 logs["val_loss"] = self._mse(xv, yv)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
             history.record(epoch, logs)
             if verbose:
                 print(progress_line(epoch, epochs, logs), flush=True)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end(logs)
         return history
 
     def train_on_batch(self, x, y) -> float:
@@ -218,22 +249,23 @@ class Sequential:
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
         net = self._net
-        losses, done = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n, opt._config(),
-                                       opt._model_state(net.n_params, self.dtype),
-                                       opt._learning_rates(opt.iterations + 1, 1),
-                                       opt.iterations + 1)
+        loss, done, _ = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n,
+                                        opt._config(),
+                                        opt._model_state(net.n_params, self.dtype),
+                                        opt._learning_rates(opt.iterations + 1, 1),
+                                        opt.iterations + 1)
         opt.iterations += done
         if not done:
             raise DivergenceError(0, 0)
-        return float(losses[0])
+        return loss
 
     def compute_gradients(self, x, y):
         """(loss, [dW0, db0, dW1, db1, …]) of the MSE on (x, y); the weights are unchanged."""
         xa, ya = self._xy(x, y)
         if xa.shape[0] == 0:
             raise ValueError("gradients of an empty batch are undefined")
-        loss = self._net.gradients(xa, ya)
-        return loss, [g.copy() for g in self._net.views(self._net.grads)]
+        loss, grads = self._net.gradients(xa, ya)
+        return loss, self._net.views(grads)
 
     # ------------------------------------------------------------------ inference
     def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
@@ -273,6 +305,8 @@ class Sequential:
     def set_weights(self, weights) -> None:
         """Replace every weight; all shapes and values are checked before any is written."""
         self._require_built()
+        if self._net.busy:
+            raise RuntimeError("cannot set the weights while another thread trains this model")
         targets = self._net.views(self._net.params)
         weights = list(weights)
         if len(weights) != len(targets):
@@ -287,6 +321,19 @@ class Sequential:
             converted.append(a)
         for a, t in zip(converted, targets):
             t[...] = a
+
+    # ------------------------------------------------------------------ saving
+    def save(self, path) -> None:
+        """Write the model to one `.npz` file at `path` (str or os.PathLike, used as given:
+        no extension is added): architecture, weights, compile settings, optimizer state
+        and the shuffling generator, so `fd.load_model(path)` resumes training exactly.
+        Written atomically: a failure leaves any existing file under `path` untouched.
+        See `fastdense.saving` for the format."""
+        _saving.save_model(self, path)
+
+    def __reduce__(self):
+        # pickling (multiprocessing, scikit-learn) goes through the same checked format
+        return (_saving.model_from_bytes, (_saving.model_to_bytes(self),))
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"

@@ -11,7 +11,10 @@ index range) before the unchecked cores run.
 """
 from cython cimport floating
 from libc.string cimport memcpy
+from cpython.exc cimport PyErr_CheckSignals
 cimport numpy as cnp
+import os
+
 import numpy as np
 
 from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
@@ -120,23 +123,56 @@ cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
             dst[c * rows + r] = src[r * cols + c]
 
 
+cdef enum:
+    # How train_epoch_core ended.
+    EPOCH_DONE = 0          # every batch trained
+    EPOCH_DIVERGED = 1      # batch `done` had a non-finite loss or gradient; not applied
+    EPOCH_INTERRUPTED = 2   # a signal handler raised (Ctrl-C) after `done` updates
+    EPOCH_REFUSED = 3       # the optimizer refused its configuration; nothing applied
+    # Between two looks for signals (Ctrl-C), at least this much work (samples ×
+    # parameters) is done: about a millisecond, so a look (taking the GIL) costs nothing.
+    POLL_WORK = 2000000
+
+# The exception a signal handler raised during an epoch (only the main thread runs
+# signal handlers, so one slot is enough).
+_pending_signal = []
+
+
+cdef int poll_signals() noexcept with gil:
+    """Run Python's signal handlers now; 1 (the exception kept in _pending_signal) when
+    one raised, as Ctrl-C's does."""
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        _pending_signal.append(exc)
+        return 1
+    return 0
+
+
 cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* grads,
                                  Py_ssize_t n_params, const Py_ssize_t* seg, Py_ssize_t nseg,
                                  floating* ws, Py_ssize_t cap,
                                  const floating* x, const floating* y,
                                  const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
                                  StepConfig* cfg, floating** state, const double* lrs,
-                                 long long t_first, double* losses) noexcept nogil:
+                                 Py_ssize_t lr_stride, long long t_first, double* losses,
+                                 double* mean_loss, int* status) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
 
-    Returns the number of updates applied: all batches, or fewer when batch b's loss or
-    gradient was not finite (then b updates were applied and the weights are those after
-    the last finite one); -1 when the optimizer refused its configuration."""
-    cdef Py_ssize_t b, start, nb
-    cdef double loss
+    Batch b's learning rate is lrs[b·lr_stride] (stride 0: one rate for all); *mean_loss
+    is the mean over the trained samples of each batch's loss.
+
+    Returns the number of updates applied, and in *status how the epoch ended (EPOCH_*):
+    a non-finite loss or gradient stops it before that batch's update, so the weights are
+    those after the last finite one; a signal handler that raises (Ctrl-C) stops it
+    between two updates."""
+    cdef Py_ssize_t b, start, nb, work = 0
+    cdef double loss, total = 0
     b = 0
     start = 0
+    status[0] = EPOCH_DONE
+    mean_loss[0] = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
         gather_batch(lay, ws, cap, x, y, order + start, nb)
@@ -144,13 +180,23 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
         if loss - loss != 0 or not all_finite(grads, n_params):
+            status[0] = EPOCH_DIVERGED
             return b
-        cfg.lr = lrs[b]
+        cfg.lr = lrs[b * lr_stride]
         cfg.t = t_first + b
         if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
-            return -1
+            status[0] = EPOCH_REFUSED
+            return b
+        total += loss * nb
         b += 1
         start += nb
+        mean_loss[0] = total / start
+        work += nb * n_params
+        if work >= POLL_WORK and start < n:
+            work = 0
+            if poll_signals():
+                status[0] = EPOCH_INTERRUPTED
+                return b
     return b
 
 
@@ -196,6 +242,48 @@ cdef enum:
     NOGIL_MIN_WORK = 100000
 
 
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _human(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if nbytes < 1024 or unit == "PiB":
+            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{nbytes} B"
+        nbytes /= 1024
+
+
+def check_fits(nbytes, what):
+    """MemoryError, before anything is allocated, when `what` needs more bytes than the
+    machine has (allocating first could 'succeed' under overcommit and fail on touch)."""
+    total = _physical_memory()
+    if total is not None and nbytes > total:
+        raise MemoryError(f"{what} needs {_human(nbytes)}, more than this machine's "
+                          f"{_human(total)} of memory")
+
+
+cdef inline bint _is_matrix(obj, int typenum, Py_ssize_t width):
+    """obj is an exact ndarray of typenum, C-contiguous, 2-D, with `width` columns."""
+    if not cnp.PyArray_CheckExact(obj):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>obj
+    return (cnp.PyArray_NDIM(a) == 2 and cnp.PyArray_TYPE(a) == typenum
+            and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_DIM(a, 1) == width)
+
+
+cdef bint indices_below(const Py_ssize_t* idx, Py_ssize_t count,
+                        Py_ssize_t bound) noexcept nogil:
+    """Every idx[i] in [0, bound) (one unsigned compare each)."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    for i in range(count):
+        bad |= <size_t>idx[i] >= <size_t>bound
+    return not bad
+
+
 cdef class Network:
     """A dense network's layout, flat parameter and gradient buffers, and workspaces."""
 
@@ -209,6 +297,9 @@ cdef class Network:
     cdef Layout _lay
     cdef object _ws
     cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
+    cdef bint _busy            # a thread is training this network (set with the GIL held)
+    cdef object _config_key    # the optimizer config tuple _cfg was made from
+    cdef StepConfig _cfg
     cdef Py_ssize_t _cap, _widest
     cdef int _typenum
     cdef bint _single
@@ -237,6 +328,10 @@ cdef class Network:
             off += sizes[l + 1]
             seg.append(off)
         self.n_params = off
+        if max(sizes) > 2**31 - 1:
+            raise ValueError(f"a layer of {max(sizes)} units is wider than BLAS can index")
+        check_fits(2 * off * self.dtype.itemsize,
+                   f"a network of {off} parameters ({self.dtype}, with its gradient)")
         self._w_off = np.asarray(w_off, dtype=np.intp)
         self._b_off = np.asarray(b_off, dtype=np.intp)
         self._seg = np.asarray(seg, dtype=np.intp)
@@ -258,8 +353,24 @@ cdef class Network:
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._ws = None
+        self._busy = False
+        self._config_key = None
         self._identity = None
         self._cap = 0
+
+    @property
+    def busy(self):
+        """Whether a thread is training this network right now."""
+        return self._busy
+
+    cdef _claim(self):
+        """Mark the network as training; refuse if another thread already is. (Checked and
+        set while holding the GIL, so two threads cannot both succeed.)"""
+        if self._busy:
+            raise RuntimeError(
+                "this model is being trained by another thread; train one model per "
+                "thread, or wait for the other fit to finish")
+        self._busy = True
 
     def views(self, buffer):
         """[W0, b0, W1, b1, ...] as views into `buffer` (params or grads)."""
@@ -276,11 +387,20 @@ cdef class Network:
     cdef void _reserve(self, Py_ssize_t cap) except *:
         """Make the training workspace hold batches of `cap` rows (kept and reused)."""
         if cap > self._cap:
+            check_fits(cap * self._per_row() * self.dtype.itemsize,
+                       f"the training workspace for batches of {cap}")
             self._ws = np.empty(cap * self._per_row(), dtype=self.dtype)
             self._cap = cap
 
     cdef _check_xy(self, x, y):
+        """X and y as train_epoch needs them: exact ndarrays of the model's dtype,
+        C-contiguous, 2-D, of the model's widths and one non-zero length."""
         cdef Py_ssize_t L = self._lay.n_layers
+        if _is_matrix(x, self._typenum, self._sizes[0]) \
+                and _is_matrix(y, self._typenum, self._sizes[L]) \
+                and cnp.PyArray_DIM(<cnp.ndarray>x, 0) == cnp.PyArray_DIM(<cnp.ndarray>y, 0) \
+                and cnp.PyArray_DIM(<cnp.ndarray>x, 0) > 0:
+            return
         for name, a, width in (("X", x, self._sizes[0]), ("y", y, self._sizes[L])):
             if not isinstance(a, np.ndarray) or a.dtype != self.dtype or a.ndim != 2 \
                     or not a.flags.c_contiguous:
@@ -289,66 +409,113 @@ cdef class Network:
                 raise ValueError(f"{name} has {a.shape[1]} columns, expected {width}")
         if x.shape[0] != y.shape[0]:
             raise ValueError(f"X and y differ in length: {x.shape[0]} != {y.shape[0]}")
-        if x.shape[0] == 0:
-            raise ValueError("no samples")
+        raise ValueError("no samples")
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
-                    long long t_first):
-        """One epoch of minibatch updates in one nogil call. Returns (losses, done): the loss
-        of each batch before its update, and the number of updates applied — fewer than
-        the batches when batch `done` had a non-finite loss or gradient (training stopped
-        there, before its update).
+                    long long t_first, losses=None):
+        """One epoch of minibatch updates in one nogil call. Returns (loss, done, stop):
+        the mean over the epoch's samples of each batch's loss before its update, the
+        number of updates applied, and why training stopped early: None (it did not),
+        "diverged" (batch `done` had a non-finite loss or gradient; its update was not
+        applied) or the exception a signal handler raised (Ctrl-C's KeyboardInterrupt)
+        after `done` updates, for the caller to re-raise once its own state is up to date.
 
         `order`: the sample indices in training order (intp, each in [0, n));
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
-        buffer; `lrs`: float64 learning rate of each batch; `t_first`: the first update's t.
+        buffer; `lrs`: one learning rate (a float) or a float64 array of each batch's;
+        `t_first`: the first update's t; `losses`: an optional float64 array receiving
+        each batch's loss. Everything is checked here, cheaply: this runs once an epoch.
         """
         self._check_xy(x, y)
-        cdef Py_ssize_t n = x.shape[0]
+        cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        order = np.asarray(order)
-        if order.dtype != np.intp or order.ndim != 1 or order.shape[0] != n \
-                or not order.flags.c_contiguous:
-            raise ValueError(f"order must be a contiguous intp array of length {n}")
-        if order.min() < 0 or order.max() >= n:
-            raise ValueError(f"order holds indices outside [0, {n})")
         cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-        lrs = np.ascontiguousarray(lrs, dtype=np.float64)
-        if lrs.shape != (n_batches,):
-            raise ValueError(f"lrs must hold {n_batches} learning rates, got {lrs.shape}")
-        cdef StepConfig cfg = self._make_config(config)
-        self._check_state(state)
-        losses = np.empty(n_batches, dtype=np.float64)
-        self._reserve(min(batch_size, n))
-        cdef Py_ssize_t done
-        cdef void* st[3]
-        cdef int i
-        for i in range(3):
-            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
-        cdef Py_ssize_t bs = min(batch_size, n)
-        cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
-        cdef void* xp = cnp.PyArray_DATA(x)
-        cdef void* yp = cnp.PyArray_DATA(y)
-        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
-        cdef double* lp = <double*>cnp.PyArray_DATA(lrs)
-        cdef double* outp = <double*>cnp.PyArray_DATA(losses)
+        if not (cnp.PyArray_CheckExact(order) and cnp.PyArray_NDIM(<cnp.ndarray>order) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>order) == cnp.NPY_INTP
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>order)
+                and cnp.PyArray_DIM(<cnp.ndarray>order, 0) == n):
+            raise ValueError(f"order must be a contiguous intp array of length {n}")
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>order)
+        cdef bint in_range
         with nogil:
-            if self._single:
-                done = train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
-                                      &self._seg[0], 2 * self._lay.n_layers,
-                                      <float*>wp, self._cap, <float*>xp, <float*>yp, op, n, bs,
-                                      &cfg, <float**>st, lp, t_first, outp)
-            else:
-                done = train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
-                                      &self._seg[0], 2 * self._lay.n_layers,
-                                      <double*>wp, self._cap, <double*>xp, <double*>yp, op, n,
-                                      bs, &cfg, <double**>st, lp, t_first, outp)
-        if done < 0:
-            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
-        return losses, done
+            in_range = indices_below(op, n, n)
+        if not in_range:
+            raise ValueError(f"order holds indices outside [0, {n})")
+        cdef double lr_value
+        cdef double* lp
+        cdef Py_ssize_t lr_stride = 1
+        if isinstance(lrs, float):
+            lr_value = lrs
+            lp = &lr_value
+            lr_stride = 0
+        else:
+            if not (cnp.PyArray_CheckExact(lrs) and cnp.PyArray_NDIM(<cnp.ndarray>lrs) == 1
+                    and cnp.PyArray_TYPE(<cnp.ndarray>lrs) == cnp.NPY_FLOAT64
+                    and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>lrs)
+                    and cnp.PyArray_DIM(<cnp.ndarray>lrs, 0) >= n_batches):
+                raise ValueError(f"lrs must be a float or a contiguous float64 array of "
+                                 f"at least {n_batches} learning rates")
+            lp = <double*>cnp.PyArray_DATA(<cnp.ndarray>lrs)
+        if losses is None:
+            losses = np.empty(n_batches, dtype=np.float64)
+        elif not (cnp.PyArray_CheckExact(losses)
+                  and cnp.PyArray_NDIM(<cnp.ndarray>losses) == 1
+                  and cnp.PyArray_TYPE(<cnp.ndarray>losses) == cnp.NPY_FLOAT64
+                  and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>losses)
+                  and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>losses)
+                  and cnp.PyArray_DIM(<cnp.ndarray>losses, 0) >= n_batches):
+            raise ValueError(f"losses must be a writable contiguous float64 array of at "
+                             f"least {n_batches} values")
+        if config is not self._config_key:
+            self._cfg = self._make_config(config)
+            self._config_key = config
+        cdef StepConfig cfg = self._cfg
+        self._check_state(state)
+        cdef Py_ssize_t done
+        cdef int status, i
+        cdef double mean_loss
+        cdef void* st[3]
+        cdef Py_ssize_t bs = min(batch_size, n)
+        cdef void* pp
+        cdef void* gp
+        cdef void* wp
+        cdef void* xp = cnp.PyArray_DATA(<cnp.ndarray>x)
+        cdef void* yp = cnp.PyArray_DATA(<cnp.ndarray>y)
+        cdef double* outp = <double*>cnp.PyArray_DATA(<cnp.ndarray>losses)
+        for i in range(3):
+            st[i] = cnp.PyArray_DATA(<cnp.ndarray>state[i]) if i < len(state) else NULL
+        self._claim()           # before the workspace may be reallocated
+        try:
+            self._reserve(bs)
+            pp = cnp.PyArray_DATA(self.params)
+            gp = cnp.PyArray_DATA(self.grads)
+            wp = cnp.PyArray_DATA(self._ws)
+            with nogil:
+                if self._single:
+                    done = train_epoch_core(
+                        &self._lay, <float*>pp, <float*>gp, self.n_params, &self._seg[0],
+                        2 * self._lay.n_layers, <float*>wp, self._cap, <float*>xp,
+                        <float*>yp, op, n, bs, &cfg, <float**>st, lp, lr_stride, t_first,
+                        outp, &mean_loss, &status)
+                else:
+                    done = train_epoch_core(
+                        &self._lay, <double*>pp, <double*>gp, self.n_params, &self._seg[0],
+                        2 * self._lay.n_layers, <double*>wp, self._cap, <double*>xp,
+                        <double*>yp, op, n, bs, &cfg, <double**>st, lp, lr_stride, t_first,
+                        outp, &mean_loss, &status)
+        finally:
+            self._busy = False
+        return mean_loss, done, self._stop_reason(status, cfg.rule)
+
+    cdef object _stop_reason(self, int status, int rule):
+        if status == EPOCH_REFUSED:
+            raise ValueError(f"the optimizer kernel refused rule {rule}")
+        if status == EPOCH_DIVERGED:
+            return "diverged"
+        if status == EPOCH_INTERRUPTED:
+            return _pending_signal.pop()
+        return None
 
     def train_batch(self, x, y, config, state, double lr, long long t):
         """One update on (x, y) as a single batch: returns (loss, done) as train_epoch does
@@ -378,47 +545,68 @@ cdef class Network:
             finite = all_finite(<double*>xp, n * n_in) and all_finite(<double*>yp, n * k)
         if not finite:
             return None
-        cdef StepConfig cfg = self._make_config(config)
+        if config is not self._config_key:
+            self._cfg = self._make_config(config)
+            self._config_key = config
+        cdef StepConfig cfg = self._cfg
         self._check_state(state)
-        self._reserve(n)
-        if self._identity is None or self._identity.shape[0] < n:
-            self._identity = np.arange(self._cap, dtype=np.intp)
         cdef void* st[3]
-        cdef int i
+        cdef int i, status
         for i in range(3):
             st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
-        cdef void* pp = cnp.PyArray_DATA(self.params)
-        cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
-        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
+        cdef void* pp
+        cdef void* gp
+        cdef void* wp
+        cdef Py_ssize_t* op
         cdef double loss = 0
         cdef Py_ssize_t done
-        if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
-            done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
-        else:
-            with nogil:
-                done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss)
-        if done < 0:
-            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+        self._claim()           # before the workspace may be reallocated
+        try:
+            self._reserve(n)
+            if self._identity is None or self._identity.shape[0] < n:
+                self._identity = np.arange(self._cap, dtype=np.intp)
+            pp = cnp.PyArray_DATA(self.params)
+            gp = cnp.PyArray_DATA(self.grads)
+            wp = cnp.PyArray_DATA(self._ws)
+            op = <Py_ssize_t*>cnp.PyArray_DATA(self._identity)
+            if n * self.n_params < NOGIL_MIN_WORK:     # too little work to repay a GIL release
+                done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t, &loss,
+                                         &status)
+            else:
+                with nogil:
+                    done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t,
+                                             &loss, &status)
+        finally:
+            self._busy = False
+        self._stop_reason(status, cfg.rule)
         return loss, done
 
     cdef Py_ssize_t _train_batch(self, void* pp, void* gp, void* wp, void* xp, void* yp,
                                  Py_ssize_t* op, Py_ssize_t n, StepConfig* cfg, void** st,
-                                 double* lr, long long t, double* loss) noexcept nogil:
+                                 double* lr, long long t, double* loss,
+                                 int* status) noexcept nogil:
+        cdef double mean
         if self._single:
             return train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                     &self._seg[0], 2 * self._lay.n_layers, <float*>wp,
                                     self._cap, <float*>xp, <float*>yp, op, n, n, cfg,
-                                    <float**>st, lr, t, loss)
+                                    <float**>st, lr, 0, t, loss, &mean, status)
         return train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                 &self._seg[0], 2 * self._lay.n_layers, <double*>wp,
                                 self._cap, <double*>xp, <double*>yp, op, n, n, cfg,
-                                <double**>st, lr, t, loss)
+                                <double**>st, lr, 0, t, loss, &mean, status)
 
     cdef _check_state(self, state):
+        cdef cnp.ndarray a
         if len(state) > 3:
             raise ValueError("at most 3 state buffers")
         for s in state:
+            if cnp.PyArray_CheckExact(s):
+                a = <cnp.ndarray>s
+                if cnp.PyArray_NDIM(a) == 1 and cnp.PyArray_TYPE(a) == self._typenum \
+                        and cnp.PyArray_DIM(a, 0) == self.n_params \
+                        and cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISWRITEABLE(a):
+                    continue
             if not isinstance(s, np.ndarray) or s.dtype != self.dtype \
                     or s.shape != (self.n_params,) or not s.flags.c_contiguous \
                     or not s.flags.writeable:
@@ -443,29 +631,37 @@ cdef class Network:
         return cfg
 
     def gradients(self, x, y):
-        """Loss of (x, y) and its gradient, written into `grads`; parameters unchanged."""
+        """(loss, gradient) of (x, y): the gradient a copy of `grads`, taken before another
+        thread may train; parameters unchanged."""
         self._check_xy(x, y)
         cdef Py_ssize_t n = x.shape[0]
-        self._reserve(n)
         order = np.arange(n, dtype=np.intp)
         cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
         cdef void* pp = cnp.PyArray_DATA(self.params)
         cdef void* gp = cnp.PyArray_DATA(self.grads)
-        cdef void* wp = cnp.PyArray_DATA(self._ws)
+        cdef void* wp
         cdef void* xp = cnp.PyArray_DATA(x)
         cdef void* yp = cnp.PyArray_DATA(y)
         cdef double loss
-        with nogil:
-            if self._single:
-                gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp, op, n)
-                loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
-                                        self._cap, n)
-            else:
-                gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp, <double*>yp,
-                             op, n)
-                loss = forward_backward(&self._lay, <double*>pp, <double*>gp, <double*>wp,
-                                        self._cap, n)
-        return loss
+        self._claim()           # the workspace and the gradient buffer are shared
+        try:
+            self._reserve(n)
+            wp = cnp.PyArray_DATA(self._ws)
+            with nogil:
+                if self._single:
+                    gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp,
+                                 op, n)
+                    loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
+                                            self._cap, n)
+                else:
+                    gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp,
+                                 <double*>yp, op, n)
+                    loss = forward_backward(&self._lay, <double*>pp, <double*>gp,
+                                            <double*>wp, self._cap, n)
+            grads = self.grads.copy()
+        finally:
+            self._busy = False
+        return loss, grads
 
     def forward(self, x):
         """The network's output for the rows of x, as a new n × outputs array; or None when

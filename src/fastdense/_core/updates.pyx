@@ -97,7 +97,8 @@ cdef void sgd_step(floating* p, const floating* g, Py_ssize_t n, floating lr,
     for i in range(n):
         gi = clipped(g[i], pre, cv, post)
         pi = p[i]
-        pi = pi - pi * wd * lr
+        if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+            pi = pi - pi * wd * lr
         p[i] = pi - lr * gi
 
 
@@ -111,7 +112,8 @@ cdef void sgd_momentum_step(floating* p, const floating* g, floating* m, Py_ssiz
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             mi = mu * m[i] - lr * gi
             m[i] = mi
             p[i] = pi + (mu * mi - lr * gi)
@@ -119,7 +121,8 @@ cdef void sgd_momentum_step(floating* p, const floating* g, floating* m, Py_ssiz
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             mi = mu * m[i] - lr * gi
             m[i] = mi
             p[i] = pi + mi
@@ -137,7 +140,8 @@ cdef void rmsprop_step(floating* p, const floating* g, floating* v, floating* m,
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             vi = rho * v[i] + omr * (gi * gi)
             v[i] = vi
             u = lr * gi / fsqrt(vi + eps)
@@ -146,7 +150,8 @@ cdef void rmsprop_step(floating* p, const floating* g, floating* v, floating* m,
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             vi = rho * v[i] + omr * (gi * gi)
             v[i] = vi
             u = lr * gi / fsqrt(vi + eps)
@@ -166,7 +171,8 @@ cdef void rmsprop_centered_step(floating* p, const floating* g, floating* v, flo
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             vi = rho * v[i] + omr * (gi * gi)
             ai = rho * a[i] + omr * gi
             v[i] = vi
@@ -177,7 +183,8 @@ cdef void rmsprop_centered_step(floating* p, const floating* g, floating* v, flo
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             vi = rho * v[i] + omr * (gi * gi)
             ai = rho * a[i] + omr * gi
             v[i] = vi
@@ -200,7 +207,8 @@ cdef void adam_step(floating* p, const floating* g, floating* m, floating* v,
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             mi = m[i]
             vi = v[i]
             mi = mi + (gi - mi) * b1c
@@ -212,7 +220,8 @@ cdef void adam_step(floating* p, const floating* g, floating* m, floating* v,
         for i in range(n):
             gi = clipped(g[i], pre, cv, post)
             pi = p[i]
-            pi = pi - pi * wd * lr
+            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+                pi = pi - pi * wd * lr
             mi = m[i]
             vi = v[i]
             mi = mi + (gi - mi) * b1c
@@ -235,7 +244,8 @@ cdef void adagrad_step(floating* p, const floating* g, floating* acc, Py_ssize_t
     for i in range(n):
         gi = clipped(g[i], pre, cv, post)
         pi = p[i]
-        pi = pi - pi * wd * lr
+        if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
+            pi = pi - pi * wd * lr
         ai = acc[i] + gi * gi
         acc[i] = ai
         p[i] = pi - lr * gi / fsqrt(ai + eps)

@@ -4,7 +4,8 @@
     python -m fastdense bench --only seed,wide    # some workloads
     python -m fastdense bench --sweep             # ... and the width / batch-size sweep
     python -m fastdense bench --only sweep        # the sweep alone
-    python -m fastdense bench --quick             # a smoke run: tiny workloads, 2 pairs
+    python -m fastdense bench --quick             # a smoke run: tiny workloads, 2 pairs,
+                                                  # no peers unless --peers says so
     python bench/run.py ...                       # the same from a checkout
 
 The contract (BENCHMARKS.md): same data, float32, same hyper-parameters and number of
@@ -14,13 +15,18 @@ call) and the **median of the pairwise ratios** reference / fastdense over ≥ 5
 Absolute times on a shared 2-core machine drift; the ratios, measured side by side, are
 the figures that mean something. Each timed run builds its model beforehand (untimed), so
 every run of a training workload does identical work; the garbage collector is off while
-a run is timed.
+a run is timed, and each timed run starts after a 0.3 s pause (``--settle``): the previous
+system's OpenBLAS / OpenMP threads keep spinning for a while after their last call, and on
+2 cores that slowed the next BLAS-bound run by 30–100 %. A full run takes about 4–6
+minutes with both peers, plus 1.5–2.5 minutes for ``--sweep``. Figures whose pairwise
+ratios spread more than 1.5× are flagged as noisy under the table.
 
 Workloads (``seed``, ``wide``, ``adam``, ``predict1``, ``predict1k``) are those of
 BENCHMARKS.md; PyTorch (eager) and JAX (jit) run beside them when they can be imported —
 neither is ever required. ``--sweep`` times ``fit`` on a 10-w-w-1 network (ReLU, MSE, SGD;
 the input stays 10 features wide, as in ``seed``, so the sweep varies the hidden layers
-only) over widths at batch 32 and over batch sizes at width 128.
+only) over widths at batch 32 and over batch sizes at width 128; each point's number of
+updates is set so that a reference run takes about 0.3 s (at least 64 updates).
 
 OpenBLAS: some machines set ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` for old OpenBLAS
 builds; they slow a current NumPy/SciPy OpenBLAS, and OpenBLAS reads them when it loads,
@@ -879,7 +885,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="bar chart of the workloads, if matplotlib is installed "
                         "(default: %(default)s; '' for none)")
     p.add_argument("--sweep", action="store_true",
-                   help="also run the width / batch-size sweep (about a minute)")
+                   help="also run the width / batch-size sweep (1.5–2.5 minutes)")
     p.add_argument("--sweep-widths", type=_int_list, default=SWEEP_WIDTHS, metavar="LIST",
                    help="hidden widths at batch 32 (default: %(default)s)")
     p.add_argument("--sweep-batches", type=_int_list, default=SWEEP_BATCHES, metavar="LIST",

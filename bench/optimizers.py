@@ -9,7 +9,8 @@ must move — every array read once, every written array written once — over t
 the median of the pairwise ratios reference/fastdense.
 
     python bench/optimizers.py                 # the three workloads, fastdense on 1 thread
-    python bench/optimizers.py --threads 1 2   # ... on 1 and on 2 threads (opt-in setting)
+    python bench/optimizers.py --threads 1 2   # ... on 1 and on 2 threads
+    python bench/optimizers.py --isa base avx2 avx512   # ... per instruction set of the loops
     python bench/optimizers.py --sizes         # Adam, 1 vs 2 threads, by buffer size
 """
 from __future__ import annotations
@@ -60,24 +61,29 @@ def compare(a_run, b_run, pairs=PAIRS):
     return ta, tb, [x / y for x, y in zip(ta, tb)]
 
 
-def workload_table(threads_list):
+def workload_table(threads_list, isas):
     print(f"{N:,} float32 parameters, {UPDATES} updates per measurement, {PAIRS} pairs "
           f"(A B A B after one warm run each)")
-    print(f"{'workload':<14}{'threads':>8}{'NumPy ms':>10}{'NumPy GB/s':>12}"
+    print(f"{'workload':<14}{'isa':>7}{'threads':>8}{'NumPy ms':>10}{'NumPy GB/s':>12}"
           f"{'fastdense ms':>14}{'fd GB/s':>9}{'ratio':>8}")
-    default = updates.get_num_threads()
+    default, best = updates.get_num_threads(), updates.set_isa(None)
     try:
         for name, (cls, kwargs, bpp) in WORKLOADS.items():
-            for threads in threads_list:
-                updates.set_num_threads(threads)
-                ta, tb, ratios = compare(make_runner(getattr(ref, cls)(**kwargs), N),
-                                         make_runner(getattr(fd.optimizers, cls)(**kwargs), N))
-                ma, mb = statistics.median(ta), statistics.median(tb)
-                gb = bpp * 4 * N / 1e9
-                print(f"{name:<14}{updates.get_num_threads():>8}{ma * 1e3:>10.2f}{gb / ma:>12.1f}"
-                      f"{mb * 1e3:>14.2f}{gb / mb:>9.1f}{statistics.median(ratios):>7.1f}x")
+            for isa in isas:
+                for threads in threads_list:
+                    isa_in_force = updates.set_isa(isa)
+                    updates.set_num_threads(threads)
+                    ta, tb, ratios = compare(
+                        make_runner(getattr(ref, cls)(**kwargs), N),
+                        make_runner(getattr(fd.optimizers, cls)(**kwargs), N))
+                    ma, mb = statistics.median(ta), statistics.median(tb)
+                    gb = bpp * 4 * N / 1e9
+                    print(f"{name:<14}{isa_in_force:>7}{updates.get_num_threads():>8}"
+                          f"{ma * 1e3:>10.2f}{gb / ma:>12.1f}{mb * 1e3:>14.2f}{gb / mb:>9.1f}"
+                          f"{statistics.median(ratios):>7.1f}x")
     finally:
         updates.set_num_threads(default)
+        updates.set_isa(best)
 
 
 def size_table():
@@ -115,12 +121,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="*", default=[1],
                     help="fastdense thread counts to measure (updates.set_num_threads)")
+    ap.add_argument("--isa", nargs="*", default=[None],
+                    help="instruction sets of the update loops (updates.set_isa; default: "
+                         "the best this CPU has)")
     ap.add_argument("--sizes", action="store_true", help="1 vs 2 threads by buffer size")
     args = ap.parse_args()
     if args.sizes:
         size_table()
     else:
-        workload_table(args.threads)
+        workload_table(args.threads, args.isa)
 
 
 if __name__ == "__main__":

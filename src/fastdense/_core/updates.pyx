@@ -40,8 +40,12 @@ PARALLEL_MIN_VALUES = PARALLEL_MIN
 
 
 # Threads for updates of at least PARALLEL_MIN values. Serial by default: on the 2-core
-# machines this targets, a second thread wins ~10 % when the other core is idle and loses
-# 2-4x when it is busy (bench/optimizers.py --threads 1 2), so it is an opt-in.
+# machines this targets, with the dispatched AVX2/AVX-512 loops, a second thread makes a
+# 10 M-value Adam update 1.2-1.8x faster when the other core is idle (one core streams
+# ~55-60 GB/s, two reach the ~95 GB/s memory limit) and SGD-momentum / RMSprop ~1.1x
+# faster, but makes every update 2.3-3x slower when another process keeps the other core
+# busy, and a whole `wide` fit with Adam ~3x slower then: OpenMP's end-of-region barrier
+# waits for a worker that cannot get a core. Hence an opt-in.
 cdef int _num_threads = 1
 
 
@@ -270,9 +274,18 @@ cdef int threads_for(Py_ssize_t n) noexcept nogil:
 cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
                    floating** state, Py_ssize_t lo, Py_ssize_t hi,
                    double pre, double post) noexcept nogil:
-    """rule_update over p[lo:hi], split into one contiguous chunk per thread when large."""
-    cdef int nt = threads_for(hi - lo)
+    """rule_update over p[lo:hi]: the values before p's first 64-byte boundary on their
+    own, the rest in CHUNK-sized pieces spread over the threads when large."""
+    cdef Py_ssize_t head = ((64 - <size_t>(p + lo) % 64) % 64) // sizeof(floating)
+    cdef int nt
     cdef Py_ssize_t c, a, b, nchunks
+    # NumPy's large arrays start 16 bytes past a cache line, and p, g and the state
+    # alike, so starting the vector loops at p's first cache line aligns every stream:
+    # the AVX-512 loops lose ~10 % to loads split across cache lines otherwise.
+    if head > 0 and hi - lo > head:
+        rule_update(cfg, p, g, state, lo, lo + head, pre, post)
+        lo += head
+    nt = threads_for(hi - lo)
     if nt <= 1:
         rule_update(cfg, p, g, state, lo, hi, pre, post)
         return

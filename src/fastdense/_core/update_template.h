@@ -5,8 +5,8 @@
  * Each loop reads p, g and the rule's state once and writes p and the state once. The
  * gradient a rule sees is ĝ = clamp(pre·g, −cv, cv)·post, and every rule starts with
  * decoupled weight decay p ← p − p·wd·lr. When no option is on (pre = post = 1, cv = ∞,
- * wd = 0) both are the identity, and a second copy of each loop without them is used,
- * which gives the same values with four operations fewer per value (it matters most on
+ * wd = 0) both are the identity, and a second copy of each loop without them is used:
+ * the same values without the clamp's and the decay's arithmetic (which matters most on
  * baseline SSE2, where the loops are closest to compute-bound).
  *
  * Each loop is an always-inline body whose mode flags are compile-time constants at every

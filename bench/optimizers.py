@@ -12,6 +12,8 @@ the median of the pairwise ratios reference/fastdense.
     python bench/optimizers.py --threads 1 2   # ... on 1 and on 2 threads
     python bench/optimizers.py --isa base avx2 avx512   # ... per instruction set of the loops
     python bench/optimizers.py --sizes         # Adam, 1 vs 2 threads, by buffer size
+    python bench/optimizers.py --fit           # the `wide` fit with Adam, updates on 1 vs 2
+                                               # threads (BLAS runs between the updates)
 """
 from __future__ import annotations
 
@@ -117,6 +119,35 @@ def size_table():
         updates.set_num_threads(default)
 
 
+def fit_table(pairs=5):
+    """The `wide` workload of BENCHMARKS.md trained with Adam (784-512-512-10, batch 128,
+    2 epochs = 128 updates of 669,706 parameters, above PARALLEL_MIN): ms per update with
+    the updates on 1 thread against 2, the GEMMs on BLAS's threads in between."""
+    rng = np.random.default_rng(0)
+    x = rng.random((8192, 784), dtype=np.float32)
+    y = rng.random((8192, 10), dtype=np.float32)
+
+    def runner(threads):
+        model = fd.Sequential([fd.Dense(512, activation="relu", input_dim=784),
+                               fd.Dense(512, activation="relu"), fd.Dense(10)])
+        model.compile(optimizer=fd.optimizers.Adam(), loss="mse")
+
+        def run():
+            updates.set_num_threads(threads)
+            t0 = time.perf_counter()
+            model.fit(x, y, epochs=2, batch_size=128, verbose=0)
+            return (time.perf_counter() - t0) / 128
+        return run
+    default = updates.get_num_threads()
+    try:
+        t1, t2, ratios = compare(runner(1), runner(2), pairs)
+    finally:
+        updates.set_num_threads(default)
+    print(f"wide fit with Adam, ms per update ({pairs} pairs): updates on 1 thread "
+          f"{statistics.median(t1) * 1e3:.2f}, on 2 threads {statistics.median(t2) * 1e3:.2f}, "
+          f"ratio {statistics.median(ratios):.2f}x")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, nargs="*", default=[1],
@@ -125,9 +156,13 @@ def main():
                     help="instruction sets of the update loops (updates.set_isa; default: "
                          "the best this CPU has)")
     ap.add_argument("--sizes", action="store_true", help="1 vs 2 threads by buffer size")
+    ap.add_argument("--fit", action="store_true",
+                    help="the wide fit with Adam, updates on 1 vs 2 threads")
     args = ap.parse_args()
     if args.sizes:
         size_table()
+    elif args.fit:
+        fit_table()
     else:
         workload_table(args.threads, args.isa)
 

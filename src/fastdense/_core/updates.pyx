@@ -39,13 +39,16 @@ RULES = {
 PARALLEL_MIN_VALUES = PARALLEL_MIN
 
 
-# Threads for updates of at least PARALLEL_MIN values. Serial by default: on the 2-core
-# machines this targets, with the dispatched AVX2/AVX-512 loops, a second thread makes a
-# 10 M-value Adam update 1.2-1.8x faster when the other core is idle (one core streams
-# ~55-60 GB/s, two reach the ~95 GB/s memory limit) and SGD-momentum / RMSprop ~1.1x
-# faster, but makes every update 2.3-3x slower when another process keeps the other core
-# busy, and a whole `wide` fit with Adam ~3x slower then: OpenMP's end-of-region barrier
-# waits for a worker that cannot get a core. Hence an opt-in.
+# Threads for updates of at least PARALLEL_MIN values. Serial by default. On the 2-core
+# machines this targets, with the dispatched AVX2/AVX-512 loops (one thread streams
+# 60-66 GB/s), a second thread made a lone 10 M-value update 1.0-1.8x faster with the
+# other core idle (Adam; SGD-momentum and RMSprop 1.04-1.14x), 2.3-3x slower with
+# another process on the other core (bench/optimizers.py --threads 1 2), and the `wide`
+# fit with Adam 3.4-4.4x slower (2.3-3.0 -> 10.2-10.3 ms per update) even on an
+# otherwise idle machine (bench/optimizers.py --fit): libgomp's worker spins after each
+# update and takes the second core from the BLAS threads of the next GEMM. With
+# OMP_WAIT_POLICY=passive the fit runs as fast on 2 threads as on 1 (2.95 ms), so there
+# is nothing to win there either. Hence an opt-in.
 cdef int _num_threads = 1
 
 

@@ -21,6 +21,8 @@ if sanitize:    # e.g. "address,undefined": see tools/sanitize.sh
     LINK_ARGS += [f"-fsanitize={sanitize}"]
 
 KERNELS = sorted(p.stem for p in Path("src/fastdense/_core").glob("*.pyx"))
+# The C templates the kernels include: a change to any of them rebuilds the extensions.
+HEADERS = sorted(str(p) for p in Path("src/fastdense/_core").glob("*.h"))
 
 # Per-extension additions. updates: -fno-math-errno lets sqrt vectorise (errno is never
 # read; NaN/Inf semantics are untouched), and OpenMP lets updates.set_num_threads(k) split
@@ -35,6 +37,7 @@ extensions = [
         f"fastdense._core.{name}",
         [f"src/fastdense/_core/{name}.pyx"],
         include_dirs=[np.get_include(), "src/fastdense/_core"],
+        depends=HEADERS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=COMPILE_ARGS + EXTRA.get(name, ([], []))[0],
         extra_link_args=LINK_ARGS + EXTRA.get(name, ([], []))[1],

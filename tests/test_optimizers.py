@@ -141,6 +141,69 @@ def test_large_buffers_split_over_threads_give_identical_results(case):
     np.testing.assert_array_equal(results[0], results[1])
 
 
+# ---------------------------------------------------------------- instruction sets
+
+ISAS = ("base", "avx2", "avx512")
+
+
+def _run_on_isa(isa, case, dtype, flat0, grads, seg):
+    """Twenty flat-buffer updates of `case` with the update loops forced to `isa`;
+    returns (the instruction set in force, the parameters, the state)."""
+    best = updates.set_isa(None)
+    try:
+        got = updates.set_isa(isa)
+        opt, _ = pair(case)
+        rule, h, clipnorm, clipvalue, gcn, wd = opt._config()
+        flat = flat0.copy()
+        state = opt._model_state(flat.size, dtype)
+        lrs = opt._learning_rates(1, len(grads))
+        for t, g in enumerate(grads, start=1):
+            updates.optimizer_step_checked(flat, g, state, rule, h, lrs[t - 1], t,
+                                           clipnorm, clipvalue, gcn, wd, seg)
+    finally:
+        updates.set_isa(best)
+    return got, flat, state
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_dispatched_instruction_sets_agree_with_the_baseline(case, dtype):
+    """Every rule and option gives the baseline x86-64 results on each instruction set the
+    CPU has, up to fused multiply-add rounding (segment sizes leave vector tails)."""
+    rng = np.random.default_rng(11 + abs(hash(case)) % 2**31)
+    seg = np.array([0, 37, 1000, 1003, 2051], dtype=np.intp)
+    flat0 = rng.standard_normal(seg[-1]).astype(dtype)
+    grads = [(rng.uniform(0.05, 2.0) * rng.standard_normal(seg[-1])).astype(dtype)
+             for _ in range(20)]
+    got, base, base_state = _run_on_isa("base", case, dtype, flat0, grads, seg)
+    assert got == "base"
+    ran = set()
+    for isa in ISAS[1:]:
+        got, flat, state = _run_on_isa(isa, case, dtype, flat0, grads, seg)
+        ran.add(got)
+        assert_close([flat, *state], [base, *base_state], dtype)
+    assert updates.get_isa() in ran | {"base"}
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("case", ["sgd", "sgd_nesterov", "rmsprop_centered_momentum",
+                                  "adam_amsgrad", "adagrad", "weight_decay_adagrad"])
+def test_nan_gradients_propagate_on_every_instruction_set(case, isa):
+    g = np.full(100, 0.5, np.float32)
+    g[[3, 64, 99]] = np.nan                       # vector body and tail
+    flat0 = np.zeros(100, np.float32)
+    _, p, _ = _run_on_isa(isa, case, np.float32, flat0, [g], None)
+    assert np.isnan(p[[3, 64, 99]]).all()
+    assert np.isfinite(np.delete(p, [3, 64, 99])).all()
+
+
+def test_set_isa_refuses_unknown_names_and_reports_the_choice():
+    with pytest.raises(ValueError, match="sse9"):
+        updates.set_isa("sse9")
+    best = updates.set_isa(None)
+    assert updates.get_isa() == best and best in ISAS
+
+
 def test_gradients_are_never_modified():
     rng = np.random.default_rng(0)
     params = [rng.standard_normal(s) for s in SHAPES]
@@ -494,6 +557,14 @@ def test_kernel_wrapper_refuses_bad_state_and_segments():
         updates.optimizer_step_checked(p, g, [], 99, (), 0.1, 1)
     with pytest.raises(ValueError, match="overlap"):
         updates.optimizer_step_checked(p, p, [], 0, (), 0.1, 1)
+    buf = np.zeros(12)
+    for state, what in [([buf[:4], buf[2:6]], "state\\[0\\] and state\\[1\\] overlap"),
+                        ([np.zeros(4), g], "state\\[1\\] overlaps the gradient")]:
+        with pytest.raises(ValueError, match=what):
+            updates.optimizer_step_checked(p, g, state, adam, (0.9, 0.999, 1e-7), 0.1, 1)
+    with pytest.raises(ValueError, match="overlaps the parameter"):
+        updates.optimizer_step_checked(buf[:4], g, [buf[3:7], buf[8:]], adam,
+                                       (0.9, 0.999, 1e-7), 0.1, 1)
     np.testing.assert_array_equal(p, np.zeros(4))
 
 

@@ -1,5 +1,8 @@
 """How many threads fastdense's kernels use: SciPy's OpenBLAS (the matrix products of wide
-layers) and fastdense's own OpenMP loops (large optimizer updates).
+layers). fastdense's own loops run on the calling thread: a second OpenMP thread for the
+optimizer updates was measured to make a `wide` fit 3–4× slower (its worker spins after
+each update and takes the core BLAS needs next; see _core/updates.pyx), so
+`fastdense._core.updates.set_num_threads` stays an explicit opt-in for standalone updates.
 
 SciPy ships its own OpenBLAS; its thread count is set through the library's exported
 functions, found among the shared objects this process has loaded (no dependency on
@@ -11,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import os
 
-from ._core import updates as _updates
 
 _SETTERS = ("scipy_openblas_set_num_threads", "openblas_set_num_threads")
 _GETTERS = ("scipy_openblas_get_num_threads", "openblas_get_num_threads")
@@ -54,8 +56,8 @@ def _blas_functions():
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads (n ≥ 1) for BLAS products and fastdense's own parallel loops. Own
-    threads × BLAS threads never exceed n: the two never run at the same time."""
+    """Use n threads (n ≥ 1) for BLAS products. fastdense's own loops stay on the calling
+    thread, so own threads × BLAS threads never exceed n."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an integer, got {n!r}")
     if n < 1:
@@ -64,7 +66,6 @@ def set_num_threads(n: int) -> None:
     blas = _blas_functions()
     if blas is not None:
         blas[1](n)
-    _updates.set_num_threads(n)
     _requested = n
 
 

@@ -35,7 +35,8 @@ from inside the compiled training loop:
 * ``iterations``: the number of updates applied so far; the caller advances it.
 * Updates run on the calling thread. ``fastdense._core.updates.set_num_threads(2)`` opts
   in to splitting buffers of at least ``updates.PARALLEL_MIN_VALUES`` values over two
-  OpenMP threads (a gain only when the second core is idle; see bench/optimizers.py).
+  OpenMP threads (a gain only for a large standalone update with the second core idle;
+  inside ``fit`` it fights the BLAS threads: see ``_core/updates.pyx``).
 
 Standalone use: ``opt.apply(grads, params)`` (see ``Optimizer.apply``). State is plain
 arrays: ``opt.variables`` lists them live; ``get_state()`` / ``set_state()`` save and

@@ -4,6 +4,8 @@
 #   * `p` (n values) is updated in place; `g` is only read (never modified, so a user's
 #     gradient arrays survive `Optimizer.apply`);
 #   * `state[0..2]` are the rule's state buffers (n values each), laid out per rule below;
+#   * p, g and the state buffers do not overlap one another (the kernels take them as
+#     `restrict`; the Python wrappers check it);
 #   * `seg` holds nseg+1 offsets: variable i is p[seg[i]:seg[i+1]] (used by clipnorm), with
 #     seg[0] = 0 and seg[nseg] = n; seg may be NULL (nseg = 0): the buffer is one variable;
 #   * cfg.lr is this update's learning rate (a schedule is evaluated by the caller) and

@@ -9,10 +9,14 @@ float32 and float64 from one source. The gradient each rule sees is
 with `pre` the variable's clipnorm factor, `cv` the clipvalue (∞ when off) and `post` the
 global_clipnorm factor (all exactly 1 when off, so the identity costs no rounding). Every
 rule starts with decoupled weight decay `p ← p − p·wd·lr` (wd = 0 when off).
+
+The elementwise loops live in update_template.h, compiled for baseline x86-64, AVX2+FMA
+and AVX-512 and chosen at run time (`set_isa`); this module drives them: rule choice,
+clipnorm passes, threads, and the checks that make the unchecked cores safe.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf, pow, INFINITY
+from libc.math cimport sqrt, pow, INFINITY
 import numpy as np
 
 cdef extern from *:
@@ -35,9 +39,16 @@ RULES = {
 PARALLEL_MIN_VALUES = PARALLEL_MIN
 
 
-# Threads for updates of at least PARALLEL_MIN values. Serial by default: on the 2-core
-# machines this targets, a second thread wins ~10 % when the other core is idle and loses
-# 2-4x when it is busy (bench/optimizers.py --threads 1 2), so it is an opt-in.
+# Threads for updates of at least PARALLEL_MIN values. Serial by default. On the 2-core
+# machines this targets, with the dispatched AVX2/AVX-512 loops (one thread streams
+# 60-66 GB/s), a second thread made a lone 10 M-value update 1.0-1.8x faster with the
+# other core idle (Adam; SGD-momentum and RMSprop 1.04-1.14x), 2.3-3x slower with
+# another process on the other core (bench/optimizers.py --threads 1 2), and the `wide`
+# fit with Adam 3.4-4.4x slower (2.3-3.0 -> 10.2-10.3 ms per update) even on an
+# otherwise idle machine (bench/optimizers.py --fit): libgomp's worker spins after each
+# update and takes the second core from the BLAS threads of the next GEMM. With
+# OMP_WAIT_POLICY=passive the fit runs as fast on 2 threads as on 1 (2.95 ms), so there
+# is nothing to win there either. Hence an opt-in.
 cdef int _num_threads = 1
 
 
@@ -59,13 +70,6 @@ def set_num_threads(int k):
 # Elementwise helpers
 # ---------------------------------------------------------------------------------------
 
-cdef inline floating fsqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
 cdef inline floating clipped(floating gi, floating pre, floating cv,
                              floating post) noexcept nogil:
     """ĝ = clamp(pre·g, −cv, cv)·post  (a NaN passes through unchanged)"""
@@ -78,8 +82,67 @@ cdef inline floating clipped(floating gi, floating pre, floating cv,
 
 
 # ---------------------------------------------------------------------------------------
-# Rule kernels: one pass each, p and state in place
+# Rule kernels: one pass each, p and state in place. The loops live in update_template.h,
+# compiled for baseline x86-64, AVX2+FMA and AVX-512 and chosen at run time (set_isa).
 # ---------------------------------------------------------------------------------------
+
+cdef extern from "update_kernels.h" nogil:
+    int FD_ISA_BASE, FD_ISA_AVX2, FD_ISA_AVX512
+    int fd_set_isa(int isa)
+    int fd_isa
+    # p ← p − p·wd·lr;  p ← p − lr·ĝ
+    void sgd_step_f(float* p, const float* g, Py_ssize_t n, float lr,
+                    float wd, float pre, float cv, float post)
+    void sgd_step_d(double* p, const double* g, Py_ssize_t n, double lr,
+                    double wd, double pre, double cv, double post)
+    # m ← μ·m − lr·ĝ;  p ← p + μ·m − lr·ĝ (Nesterov) or p ← p + m  (after weight decay)
+    void sgd_momentum_step_f(float* p, const float* g, float* m, Py_ssize_t n, float lr,
+                             float mu, int nesterov, float wd, float pre, float cv,
+                             float post)
+    void sgd_momentum_step_d(double* p, const double* g, double* m, Py_ssize_t n,
+                             double lr, double mu, int nesterov, double wd, double pre,
+                             double cv, double post)
+    # v ← ρ·v + (1−ρ)·ĝ²;  [a ← ρ·a + (1−ρ)·ĝ (a ≠ NULL)];  u = lr·ĝ/√(v [− a²] + ε);
+    # m ← μ·m + u, p ← p − m (m ≠ NULL) or p ← p − u   (omr = 1−ρ)
+    void rmsprop_step_f(float* p, const float* g, float* v, float* a, float* m,
+                        Py_ssize_t n, float lr, float rho, float omr, float mu, float eps,
+                        float wd, float pre, float cv, float post)
+    void rmsprop_step_d(double* p, const double* g, double* v, double* a, double* m,
+                        Py_ssize_t n, double lr, double rho, double omr, double mu,
+                        double eps, double wd, double pre, double cv, double post)
+    # m ← m + (ĝ − m)(1−β₁);  v ← v + (ĝ² − v)(1−β₂);  [v̂ ← max(v̂, v), v := v̂];
+    # p ← p − α·m/(√v + ε)   (b1c = 1−β₁, b2c = 1−β₂; vhat NULL: no AMSGrad)
+    void adam_step_f(float* p, const float* g, float* m, float* v, float* vhat,
+                     Py_ssize_t n, float alpha, float b1c, float b2c, float eps, float lr,
+                     float wd, float pre, float cv, float post)
+    void adam_step_d(double* p, const double* g, double* m, double* v, double* vhat,
+                     Py_ssize_t n, double alpha, double b1c, double b2c, double eps,
+                     double lr, double wd, double pre, double cv, double post)
+    # acc ← acc + ĝ²;  p ← p − lr·ĝ/√(acc + ε)
+    void adagrad_step_f(float* p, const float* g, float* acc, Py_ssize_t n, float lr,
+                        float eps, float wd, float pre, float cv, float post)
+    void adagrad_step_d(double* p, const double* g, double* acc, Py_ssize_t n, double lr,
+                        double eps, double wd, double pre, double cv, double post)
+
+ISA_NAMES = {"base": FD_ISA_BASE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512}
+fd_set_isa(-1)
+
+
+def set_isa(name=None):
+    """Select the instruction set of the update loops ("base", "avx2", "avx512"; None for
+    the best this CPU has); a request above what the CPU supports is lowered to it.
+    Returns the name in force. Separate from dense.set_isa. For tests and benchmarks; not
+    thread-safe."""
+    if name is not None and name not in ISA_NAMES:
+        raise ValueError(f"unknown instruction set {name!r}: expected one of {list(ISA_NAMES)}")
+    got = fd_set_isa(-1 if name is None else ISA_NAMES[name])
+    return {v: k for k, v in ISA_NAMES.items()}[got]
+
+
+def get_isa():
+    """The instruction set of the update loops now in force."""
+    return {v: k for k, v in ISA_NAMES.items()}[fd_isa]
+
 
 cdef void sgd_update(floating* p, const floating* g, floating lr,
                      Py_ssize_t n) noexcept nogil:
@@ -87,168 +150,6 @@ cdef void sgd_update(floating* p, const floating* g, floating lr,
     cdef Py_ssize_t i
     for i in range(n):
         p[i] -= lr * g[i]
-
-
-cdef void sgd_step(floating* p, const floating* g, Py_ssize_t n, floating lr,
-                   floating wd, floating pre, floating cv, floating post) noexcept nogil:
-    """p ← p − p·wd·lr;  p ← p − lr·ĝ"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi
-    for i in range(n):
-        gi = clipped(g[i], pre, cv, post)
-        pi = p[i]
-        if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-            pi = pi - pi * wd * lr
-        p[i] = pi - lr * gi
-
-
-cdef void sgd_momentum_step(floating* p, const floating* g, floating* m, Py_ssize_t n,
-                            floating lr, floating mu, bint nesterov, floating wd,
-                            floating pre, floating cv, floating post) noexcept nogil:
-    """m ← μ·m − lr·ĝ;  p ← p + μ·m − lr·ĝ (Nesterov) or p ← p + m  (after weight decay)"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi, mi
-    if nesterov:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            mi = mu * m[i] - lr * gi
-            m[i] = mi
-            p[i] = pi + (mu * mi - lr * gi)
-    else:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            mi = mu * m[i] - lr * gi
-            m[i] = mi
-            p[i] = pi + mi
-
-
-cdef void rmsprop_step(floating* p, const floating* g, floating* v, floating* m,
-                       Py_ssize_t n, floating lr, floating rho, floating omr, floating mu,
-                       floating eps, floating wd, floating pre, floating cv,
-                       floating post) noexcept nogil:
-    """v ← ρ·v + (1−ρ)·ĝ²;  u = lr·ĝ/√(v + ε);  m ← μ·m + u, p ← p − m (m ≠ NULL) or p ← p − u
-    (omr = 1−ρ)"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi, vi, u, mi
-    if m == NULL:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            vi = rho * v[i] + omr * (gi * gi)
-            v[i] = vi
-            u = lr * gi / fsqrt(vi + eps)
-            p[i] = pi - u
-    else:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            vi = rho * v[i] + omr * (gi * gi)
-            v[i] = vi
-            u = lr * gi / fsqrt(vi + eps)
-            mi = mu * m[i] + u
-            m[i] = mi
-            p[i] = pi - mi
-
-
-cdef void rmsprop_centered_step(floating* p, const floating* g, floating* v, floating* a,
-                                floating* m, Py_ssize_t n, floating lr, floating rho,
-                                floating omr, floating mu, floating eps, floating wd,
-                                floating pre, floating cv, floating post) noexcept nogil:
-    """v ← ρ·v + (1−ρ)·ĝ²;  a ← ρ·a + (1−ρ)·ĝ;  u = lr·ĝ/√(v − a² + ε);  then as rmsprop_step"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi, vi, ai, u, mi
-    if m == NULL:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            vi = rho * v[i] + omr * (gi * gi)
-            ai = rho * a[i] + omr * gi
-            v[i] = vi
-            a[i] = ai
-            u = lr * gi / fsqrt(vi - ai * ai + eps)
-            p[i] = pi - u
-    else:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            vi = rho * v[i] + omr * (gi * gi)
-            ai = rho * a[i] + omr * gi
-            v[i] = vi
-            a[i] = ai
-            u = lr * gi / fsqrt(vi - ai * ai + eps)
-            mi = mu * m[i] + u
-            m[i] = mi
-            p[i] = pi - mi
-
-
-cdef void adam_step(floating* p, const floating* g, floating* m, floating* v,
-                    floating* vhat, Py_ssize_t n, floating alpha, floating b1c,
-                    floating b2c, floating eps, floating lr, floating wd,
-                    floating pre, floating cv, floating post) noexcept nogil:
-    """m ← m + (ĝ − m)(1−β₁);  v ← v + (ĝ² − v)(1−β₂);  [v̂ ← max(v̂, v), v := v̂];
-    p ← p − α·m/(√v + ε)   with α = lr·√(1−β₂ᵗ)/(1−β₁ᵗ), b1c = 1−β₁, b2c = 1−β₂"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi, mi, vi, vh
-    if vhat == NULL:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            mi = m[i]
-            vi = v[i]
-            mi = mi + (gi - mi) * b1c
-            vi = vi + (gi * gi - vi) * b2c
-            m[i] = mi
-            v[i] = vi
-            p[i] = pi - alpha * mi / (fsqrt(vi) + eps)
-    else:
-        for i in range(n):
-            gi = clipped(g[i], pre, cv, post)
-            pi = p[i]
-            if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-                pi = pi - pi * wd * lr
-            mi = m[i]
-            vi = v[i]
-            mi = mi + (gi - mi) * b1c
-            vi = vi + (gi * gi - vi) * b2c
-            m[i] = mi
-            v[i] = vi
-            vh = vhat[i]
-            if not (vi <= vh):      # max(v̂, v), a NaN in v propagates
-                vh = vi
-            vhat[i] = vh
-            p[i] = pi - alpha * mi / (fsqrt(vh) + eps)
-
-
-cdef void adagrad_step(floating* p, const floating* g, floating* acc, Py_ssize_t n,
-                       floating lr, floating eps, floating wd, floating pre, floating cv,
-                       floating post) noexcept nogil:
-    """acc ← acc + ĝ²;  p ← p − lr·ĝ/√(acc + ε)"""
-    cdef Py_ssize_t i
-    cdef floating gi, pi, ai
-    for i in range(n):
-        gi = clipped(g[i], pre, cv, post)
-        pi = p[i]
-        if wd != 0:      # (an Inf weight must stay Inf, not become Inf·0 = NaN)
-            pi = pi - pi * wd * lr
-        ai = acc[i] + gi * gi
-        acc[i] = ai
-        p[i] = pi - lr * gi / fsqrt(ai + eps)
 
 
 cdef double clipped_sumsq(const floating* g, Py_ssize_t n, floating pre,
@@ -314,36 +215,56 @@ cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
     cdef double b1, b2, t = <double>cfg.t
     cdef int rule = cfg.rule
     cdef floating* m = NULL
+    cdef floating* a = NULL
+    cdef floating alpha
     p += lo
     g += lo
     if rule == RULE_SGD:
-        sgd_step(p, g, n, lr, wd, pre, cv, post)
+        if floating is float:
+            sgd_step_f(p, g, n, lr, wd, pre, cv, post)
+        else:
+            sgd_step_d(p, g, n, lr, wd, pre, cv, post)
     elif rule == RULE_SGD_MOMENTUM or rule == RULE_SGD_NESTEROV:
-        sgd_momentum_step(p, g, at(state, 0, lo), n, lr, <floating>cfg.h[0],
-                          rule == RULE_SGD_NESTEROV, wd, pre, cv, post)
-    elif rule == RULE_RMSPROP:
-        if cfg.h[1] > 0:
+        if floating is float:
+            sgd_momentum_step_f(p, g, at(state, 0, lo), n, lr, <float>cfg.h[0],
+                                rule == RULE_SGD_NESTEROV, wd, pre, cv, post)
+        else:
+            sgd_momentum_step_d(p, g, at(state, 0, lo), n, lr, cfg.h[0],
+                                rule == RULE_SGD_NESTEROV, wd, pre, cv, post)
+    elif rule == RULE_RMSPROP or rule == RULE_RMSPROP_CENTERED:
+        # state: [v, (a,) (m)] — see updates.pxd
+        if rule == RULE_RMSPROP_CENTERED:
+            a = at(state, 1, lo)
+            if cfg.h[1] > 0:
+                m = at(state, 2, lo)
+        elif cfg.h[1] > 0:
             m = at(state, 1, lo)
-        rmsprop_step(p, g, at(state, 0, lo), m, n, lr, <floating>cfg.h[0],
-                     <floating>(1 - cfg.h[0]), <floating>cfg.h[1], <floating>cfg.h[2],
-                     wd, pre, cv, post)
-    elif rule == RULE_RMSPROP_CENTERED:
-        if cfg.h[1] > 0:
-            m = at(state, 2, lo)
-        rmsprop_centered_step(p, g, at(state, 0, lo), at(state, 1, lo), m, n, lr,
-                              <floating>cfg.h[0], <floating>(1 - cfg.h[0]),
-                              <floating>cfg.h[1], <floating>cfg.h[2], wd, pre, cv, post)
+        if floating is float:
+            rmsprop_step_f(p, g, at(state, 0, lo), a, m, n, lr, <float>cfg.h[0],
+                           <float>(1 - cfg.h[0]), <float>cfg.h[1], <float>cfg.h[2],
+                           wd, pre, cv, post)
+        else:
+            rmsprop_step_d(p, g, at(state, 0, lo), a, m, n, lr, cfg.h[0], 1 - cfg.h[0],
+                           cfg.h[1], cfg.h[2], wd, pre, cv, post)
     elif rule == RULE_ADAM or rule == RULE_ADAM_AMSGRAD:
         b1 = cfg.h[0]
         b2 = cfg.h[1]
         if rule == RULE_ADAM_AMSGRAD:
             m = at(state, 2, lo)
-        adam_step(p, g, at(state, 0, lo), at(state, 1, lo), m, n,
-                  <floating>(cfg.lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t))),
-                  <floating>(1 - b1), <floating>(1 - b2), <floating>cfg.h[2],
-                  lr, wd, pre, cv, post)
+        alpha = <floating>(cfg.lr * sqrt(1 - pow(b2, t)) / (1 - pow(b1, t)))
+        if floating is float:
+            adam_step_f(p, g, at(state, 0, lo), at(state, 1, lo), m, n, alpha,
+                        <float>(1 - b1), <float>(1 - b2), <float>cfg.h[2], lr, wd, pre,
+                        cv, post)
+        else:
+            adam_step_d(p, g, at(state, 0, lo), at(state, 1, lo), m, n, alpha,
+                        1 - b1, 1 - b2, cfg.h[2], lr, wd, pre, cv, post)
     elif rule == RULE_ADAGRAD:
-        adagrad_step(p, g, at(state, 0, lo), n, lr, <floating>cfg.h[0], wd, pre, cv, post)
+        if floating is float:
+            adagrad_step_f(p, g, at(state, 0, lo), n, lr, <float>cfg.h[0], wd, pre, cv,
+                           post)
+        else:
+            adagrad_step_d(p, g, at(state, 0, lo), n, lr, cfg.h[0], wd, pre, cv, post)
 
 
 cdef int threads_for(Py_ssize_t n) noexcept nogil:
@@ -356,9 +277,18 @@ cdef int threads_for(Py_ssize_t n) noexcept nogil:
 cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
                    floating** state, Py_ssize_t lo, Py_ssize_t hi,
                    double pre, double post) noexcept nogil:
-    """rule_update over p[lo:hi], split into one contiguous chunk per thread when large."""
-    cdef int nt = threads_for(hi - lo)
+    """rule_update over p[lo:hi]: the values before p's first 64-byte boundary on their
+    own, the rest in CHUNK-sized pieces spread over the threads when large."""
+    cdef Py_ssize_t head = ((64 - <size_t>(p + lo) % 64) % 64) // sizeof(floating)
+    cdef int nt
     cdef Py_ssize_t c, a, b, nchunks
+    # NumPy's large arrays start 16 bytes past a cache line, and p, g and the state
+    # alike, so starting the vector loops at p's first cache line aligns every stream:
+    # the AVX-512 loops lose ~10 % to loads split across cache lines otherwise.
+    if head > 0 and hi - lo > head:
+        rule_update(cfg, p, g, state, lo, lo + head, pre, post)
+        lo += head
+    nt = threads_for(hi - lo)
     if nt <= 1:
         rule_update(cfg, p, g, state, lo, hi, pre, post)
         return
@@ -455,10 +385,18 @@ cdef StepConfig make_config(int rule, h, double lr, long long t, double clipnorm
     return cfg
 
 
-cdef int gather_state(const StepConfig* cfg, floating[::1] p, list state,
-                      floating** ptrs) except -1:
-    """Check the state list against the rule and fill ptrs[0..2] (NULL where unused)."""
-    cdef int k, need = state_count(cfg.rule, cfg.h)
+cdef inline bint overlap(const void* x, const void* y, Py_ssize_t nbytes) noexcept:
+    """[x, x + nbytes) and [y, y + nbytes) share a byte"""
+    return <const char*>x < <const char*>y + nbytes and <const char*>y < <const char*>x + nbytes
+
+
+cdef int gather_state(const StepConfig* cfg, floating[::1] p, const floating[::1] g,
+                      list state, floating** ptrs) except -1:
+    """Check the state list against the rule and fill ptrs[0..2] (NULL where unused).
+    The kernels take every buffer as `restrict`: no state buffer may overlap another, p
+    or g (check_pair has checked p against g)."""
+    cdef int k, j, need = state_count(cfg.rule, cfg.h)
+    cdef Py_ssize_t n = p.shape[0], nbytes = p.shape[0] * sizeof(floating)
     cdef floating[::1] s
     dtype = np.float32 if floating is float else np.float64
     ptrs[0] = ptrs[1] = ptrs[2] = NULL
@@ -467,21 +405,25 @@ cdef int gather_state(const StepConfig* cfg, floating[::1] p, list state,
     for k in range(need):
         a = state[k]
         if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 1 \
-                or a.shape[0] != p.shape[0] or not a.flags.c_contiguous \
+                or a.shape[0] != n or not a.flags.c_contiguous \
                 or not a.flags.writeable:
             raise ValueError(
                 f"state[{k}] must be a writable contiguous 1-D {np.dtype(dtype)} array of "
-                f"{p.shape[0]} values, got "
+                f"{n} values, got "
                 f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
         s = a
-        if p.shape[0]:
+        if n:
             ptrs[k] = &s[0]
+    if n == 0:
+        return 0
     for k in range(need):
-        for j in range(need):
-            if j != k and p.shape[0] and ptrs[j] == ptrs[k]:
-                raise ValueError(f"state[{j}] and state[{k}] are the same buffer")
-        if p.shape[0] and <void*>ptrs[k] == <void*>&p[0]:
-            raise ValueError(f"state[{k}] is the parameter buffer itself")
+        for j in range(k):
+            if overlap(ptrs[j], ptrs[k], nbytes):
+                raise ValueError(f"state[{j}] and state[{k}] overlap in memory")
+        if overlap(ptrs[k], &p[0], nbytes):
+            raise ValueError(f"state[{k}] overlaps the parameter buffer")
+        if overlap(ptrs[k], &g[0], nbytes):
+            raise ValueError(f"state[{k}] overlaps the gradient")
     return 0
 
 
@@ -510,7 +452,7 @@ def optimizer_step_checked(floating[::1] p not None, const floating[::1] g not N
     cdef Py_ssize_t nseg = 0, n = p.shape[0]
     cdef int rc
     check_pair(p, g)
-    gather_state(&cfg, p, state, ptrs)
+    gather_state(&cfg, p, g, state, ptrs)
     if seg is not None:
         seg_arr = np.ascontiguousarray(seg, dtype=np.intp)
         if seg_arr.ndim != 1 or seg_arr.shape[0] < 2 or seg_arr[0] != 0 \
@@ -537,7 +479,7 @@ def rule_update_checked(floating[::1] p not None, const floating[::1] g not None
     cdef StepConfig cfg = make_config(rule, h, lr, t, 0.0, clipvalue, 0.0, weight_decay)
     cdef floating* ptrs[3]
     check_pair(p, g)
-    gather_state(&cfg, p, state, ptrs)
+    gather_state(&cfg, p, g, state, ptrs)
     if p.shape[0] == 0:
         return
     with nogil:

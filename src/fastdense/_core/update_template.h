@@ -34,7 +34,8 @@ FD_INLINE T FD(upd_clipped)(T gi, T pre, T cv, T post, const int opts)
 /* p − p·wd·lr;  p when !opts */
 FD_INLINE T FD(upd_decayed)(T pi, T wd, T lr, const int opts)
 {
-    return opts ? pi - pi * wd * lr : pi;
+    /* wd == 0 skips the product: an infinite weight must stay infinite, not Inf·0 = NaN */
+    return (opts && wd != 0) ? pi - pi * wd * lr : pi;
 }
 
 /* 1 when every option is off, so the loops without clamp and decay give the same values */

@@ -80,7 +80,7 @@ def get_num_threads() -> int:
     return os.cpu_count() or 1
 
 
-def blas_num_threads():
+def blas_num_threads() -> int | None:
     """The BLAS library's own thread count, or None where it could not be reached."""
     blas = _blas_functions()
     return None if blas is None else int(blas[0]())

@@ -52,7 +52,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Any
 
 import numpy as np
 
@@ -163,7 +163,7 @@ def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool = True,
     if warm:
         for name in list(cases):
             attempt(name, lambda: cases[name].prepare()())
-    raw = {name: [] for name in cases}
+    raw: dict[str, list] = {name: [] for name in cases}
     facts = {}
     for _ in range(pairs):
         for name in list(cases):
@@ -220,6 +220,7 @@ def _model(system: str, sizes, lr=0.01):
     """A compiled float32 model of fastdense or of the reference, seed 0, SGD(lr), MSE."""
     import fastdense as fd
     from fastdense import reference as ref
+    model: Any
     if system == "fastdense":
         model = fd.Sequential(_layers(fd.Dense, sizes), dtype="float32", seed=0)
         model.compile(optimizer=fd.optimizers.SGD(learning_rate=lr), loss="mse")
@@ -625,7 +626,8 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
 # ---------------------------------------------------------------------------- environment
 
 def machine_info() -> dict:
-    info = {"cpu_model": None, "cpu_flags": [], "logical_cpus": os.cpu_count(),
+    info: dict[str, Any] = {"cpu_model": None, "cpu_flags": [],
+                            "logical_cpus": os.cpu_count(),
             "platform": platform.platform(), "python": sys.version.split()[0]}
     try:
         info["usable_cpus"] = len(os.sched_getaffinity(0))
@@ -681,7 +683,7 @@ def versions() -> dict:
 
 def threadpools() -> list | None:
     try:
-        from threadpoolctl import threadpool_info
+        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
     except ImportError:
         return None
     return threadpool_info()

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,26 +37,26 @@ class Callback:
     ``self.model`` is the model being trained and ``self.params`` a dict
     ``{"epochs", "steps", "verbose"}`` (steps: batches per epoch), both set by ``fit``."""
 
-    def __init__(self):
-        self.model = None
-        self.params = {}
+    def __init__(self) -> None:
+        self.model: Any = None        # the model being trained (set_model)
+        self.params: dict[str, Any] = {}
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Any) -> None:
         self.model = model
 
-    def set_params(self, params: dict) -> None:
+    def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
 
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_train_end(self, logs=None) -> None:
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_begin(self, epoch, logs=None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         pass
 
 
@@ -62,21 +64,21 @@ class History(Callback):
     """The record of one ``fit``: ``history`` maps a metric name ("loss", "val_loss") to
     one value per epoch, and ``epoch`` lists the epoch indices (0-based), as in Keras."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.history: dict[str, list[float]] = {}
         self.epoch: list[int] = []
 
-    def record(self, epoch: int, logs: dict) -> None:
+    def record(self, epoch: int, logs: dict[str, float]) -> None:
         """Append one epoch's metrics."""
         self.epoch.append(epoch)
         for name, value in logs.items():
             self.history.setdefault(name, []).append(float(value))
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.record(epoch, logs or {})
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"History(epochs={len(self.epoch)}, metrics={list(self.history)})"
 
 
@@ -102,8 +104,9 @@ class EarlyStopping(Callback):
     instance can serve several fits. ``stopped_epoch`` is 0 when training was not stopped.
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: float | None = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name (str), got {monitor!r}")
@@ -138,10 +141,10 @@ class EarlyStopping(Callback):
             return current + self.min_delta < reference
         return current - self.min_delta > reference
 
-    def on_train_begin(self, logs=None) -> None:
+    def on_train_begin(self, logs: dict[str, float] | None = None) -> None:
         self._reset()
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
         current = logs.get(self.monitor)
         if current is None:
@@ -169,7 +172,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None) -> None:
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         if self.stopped_epoch > 0 and self.verbose:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping", flush=True)
         if self.restore_best_weights and self.best_weights is not None:
@@ -192,11 +195,11 @@ class TerminateOnNaN(Callback):
     and its per-batch guard is the DivergenceError above.
     """
 
-    def __init__(self, raise_error=False):
+    def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = v.flag(raise_error, "raise_error")
 
-    def on_epoch_end(self, epoch, logs=None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is None or math.isfinite(float(loss)):
             return
@@ -207,7 +210,7 @@ class TerminateOnNaN(Callback):
         self.model.stop_training = True
 
 
-def checked(callbacks) -> list:
+def checked(callbacks: Sequence[Callback] | None) -> list[Callback]:
     """The ``callbacks`` argument of fit as a list of Callback instances (TypeError
     otherwise); warns for batch hooks, which fit never calls."""
     if callbacks is None:
@@ -227,7 +230,7 @@ def checked(callbacks) -> list:
     return list(callbacks)
 
 
-def progress_line(epoch: int, epochs: int, logs: dict) -> str:
+def progress_line(epoch: int, epochs: int, logs: dict[str, float]) -> str:
     """``Epoch 3/100 - loss: 0.1234 - val_loss: 0.2345`` (``epoch`` 0-based, shown 1-based)."""
     parts = [f"Epoch {epoch + 1}/{epochs}"]
     parts += [f"{name}: {_format_value(value)}" for name, value in logs.items()]

@@ -1,6 +1,8 @@
 """The errors fastdense raises beyond ValueError and TypeError."""
 from __future__ import annotations
 
+from typing import Any
+
 
 class DivergenceError(FloatingPointError):
     """Training met a non-finite loss or gradient and stopped before applying that update:
@@ -9,7 +11,7 @@ class DivergenceError(FloatingPointError):
     ``epoch`` and ``batch`` (0-based) say where; ``history`` holds the epochs completed
     before it."""
 
-    def __init__(self, epoch: int, batch: int, history=None):
+    def __init__(self, epoch: int, batch: int, history: Any = None) -> None:
         self.epoch = epoch
         self.batch = batch
         self.history = history

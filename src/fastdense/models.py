@@ -6,7 +6,12 @@ calls back up. Invalid input raises before any weight changes.
 """
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as v
 from . import callbacks as _callbacks
@@ -29,14 +34,19 @@ class Sequential:
     the same generator, so one seed gives one run.
     """
 
-    def __init__(self, layers=None, *, dtype="float32", seed=None, name=None):
+    history: History        # the History of the last fit (set by fit)
+
+    def __init__(self, layers: Iterable[Dense] | None = None, *, dtype: npt.DTypeLike = "float32",
+                 seed: int | np.random.SeedSequence | None = None,
+                 name: str | None = None) -> None:
         self.dtype = v.float_dtype(dtype)
         self.name = name
         self.layers: list[Dense] = []
-        self.optimizer = None
-        self.loss = None
+        self.optimizer: _optimizers.Optimizer | None = None
+        self.loss: str | None = None
         self.stop_training = False
-        self._net = None
+        # None until build(); every method that reads it builds (or refuses) first
+        self._net: Network = None  # type: ignore[assignment]
         self._rng = np.random.default_rng(seed)
         for layer in layers or ():
             self.add(layer)
@@ -77,11 +87,11 @@ class Sequential:
         return self._net is not None
 
     @property
-    def input_dim(self):
+    def input_dim(self) -> int | None:
         return None if self._net is None else self._sizes()[0]
 
     @property
-    def output_dim(self):
+    def output_dim(self) -> int | None:
         return self.layers[-1].units if self.layers else None
 
     def _sizes(self):
@@ -119,7 +129,7 @@ class Sequential:
         return text
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer="sgd", loss="mse") -> None:
+    def compile(self, optimizer: str | _optimizers.Optimizer = "sgd", loss: str = "mse") -> None:
         """Choose the optimizer (an instance or a name such as "sgd") and the loss ("mse")."""
         if isinstance(optimizer, str):
             optimizer = _optimizers.get(optimizer)
@@ -151,8 +161,11 @@ class Sequential:
         return xa, ya
 
     # ------------------------------------------------------------------ training
-    def fit(self, x, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            verbose=1, callbacks=None) -> History:
+    def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
+            batch_size: int | None = 32, shuffle: bool = True,
+            validation_data: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+            verbose: int = 1,
+            callbacks: Sequence[_callbacks.Callback] | None = None) -> History:
         """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
         may be smaller and is trained). Returns a History with one loss per epoch: the mean
         over the epoch's samples of each batch's loss before its update.
@@ -179,7 +192,7 @@ class Sequential:
         n = xa.shape[0]
         bs = min(batch_size, n)
         n_batches = -(-n // bs)
-        opt = self.optimizer
+        opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
         net = self._net
         config = opt._config()
         state = opt._model_state(net.n_params, self.dtype)
@@ -225,14 +238,14 @@ class Sequential:
             cb.on_train_end(logs)
         return history
 
-    def train_on_batch(self, x, y) -> float:
+    def train_on_batch(self, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
         """One update on (x, y) as a single batch; returns the loss before the update.
 
         Finite, C-contiguous arrays of the model's dtype go straight to the compiled
         update; anything else is validated and converted first."""
         self._require_compiled()
-        opt = self.optimizer
-        net = self._net
+        opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
+        net: Network | None = self._net
         if net is not None:
             t = opt.iterations + 1
             result = net.train_batch(x, y, opt._config(),
@@ -259,7 +272,8 @@ class Sequential:
             raise DivergenceError(0, 0)
         return loss
 
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x: npt.ArrayLike,
+                          y: npt.ArrayLike) -> tuple[float, list[np.ndarray]]:
         """(loss, [dW0, db0, dW1, db1, …]) of the MSE on (x, y); the weights are unchanged."""
         xa, ya = self._xy(x, y)
         if xa.shape[0] == 0:
@@ -268,7 +282,8 @@ class Sequential:
         return loss, self._net.views(grads)
 
     # ------------------------------------------------------------------ inference
-    def predict(self, x, batch_size=None, verbose=0) -> np.ndarray:
+    def predict(self, x: npt.ArrayLike, batch_size: int | None = None,
+                verbose: int = 0) -> np.ndarray:
         """The network's outputs for the rows of x, shape (n, outputs), in the model's dtype.
 
         A finite, C-contiguous 2-D array of the model's dtype goes straight to the compiled
@@ -280,14 +295,15 @@ class Sequential:
             out = net.forward(x)
             if out is not None:
                 return out
-        return self._net.forward(self._inputs(x))
+        return self._net.forward(self._inputs(x))  # type: ignore[return-value]  # validated
 
     def _mse(self, xa, ya) -> float:
-        pred = self._net.forward(xa)
+        pred: np.ndarray = self._net.forward(xa)  # type: ignore[assignment]  # validated
         diff = pred.astype(np.float64) - ya
         return float(np.mean(diff * diff))
 
-    def evaluate(self, x, y, batch_size=None, verbose=0) -> float:
+    def evaluate(self, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int | None = None,
+                 verbose: int = 0) -> float:
         """Mean squared error over all samples and outputs."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
@@ -302,7 +318,7 @@ class Sequential:
         self._require_built()
         return [a.copy() for a in self._net.views(self._net.params)]
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: Iterable[npt.ArrayLike]) -> None:
         """Replace every weight; all shapes and values are checked before any is written."""
         self._require_built()
         if self._net.busy:
@@ -323,7 +339,7 @@ class Sequential:
             t[...] = a
 
     # ------------------------------------------------------------------ saving
-    def save(self, path) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model to one `.npz` file at `path` (str or os.PathLike, used as given:
         no extension is added): architecture, weights, compile settings, optimizer state
         and the shuffling generator, so `fd.load_model(path)` resumes training exactly.
@@ -331,9 +347,9 @@ class Sequential:
         See `fastdense.saving` for the format."""
         _saving.save_model(self, path)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         # pickling (multiprocessing, scikit-learn) goes through the same checked format
         return (_saving.model_from_bytes, (_saving.model_to_bytes(self),))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"

@@ -47,8 +47,11 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as v
 from . import schedules
@@ -65,8 +68,10 @@ _RULES = _updates.RULES
 class Optimizer:
     """Base class: learning rate, common options, iteration count, state arrays."""
 
-    def __init__(self, learning_rate=0.01, *, weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name=None):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.01, *,
+                 weight_decay: float | None = None, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None,
+                 name: str | None = None) -> None:
         self.learning_rate = _learning_rate(learning_rate)
         self.weight_decay = _option(weight_decay, "weight_decay", allow_zero=True)
         self.clipnorm = _option(clipnorm, "clipnorm")
@@ -76,17 +81,18 @@ class Optimizer:
             raise TypeError(f"name must be a string, got {name!r}")
         self.name = name or type(self).__name__
         self.iterations = 0
-        self._state = None      # the model's flat-buffer state
-        self._slots = []        # apply(): per list position, (shape, dtype, [state arrays])
+        self._state: list[np.ndarray] | None = None      # the model's flat-buffer state
+        # apply(): per list position, (shape, dtype, [state arrays])
+        self._slots: list[tuple[tuple[int, ...], np.dtype[Any], list[np.ndarray]]] = []
 
     # ------------------------------------------------------------ the rule (subclasses)
     def _rule(self) -> int:
         return _RULES["sgd"]
 
-    def _hyper(self) -> tuple:
+    def _hyper(self) -> tuple[float, ...]:
         return ()
 
-    def _hyper_config(self) -> dict:
+    def _hyper_config(self) -> dict[str, Any]:
         return {}
 
     def _initial_value(self, k: int) -> float:
@@ -94,7 +100,7 @@ class Optimizer:
         return 0.0
 
     # ------------------------------------------------------------ the model's contract
-    def _config(self):
+    def _config(self) -> tuple[int, tuple[float, ...], float, float, float, float]:
         h = tuple(float(x) for x in self._hyper())
         h = h + (0.0,) * (8 - len(h))
         return (self._rule(), h, self.clipnorm or 0.0, self.clipvalue or 0.0,
@@ -130,11 +136,11 @@ class Optimizer:
                 "a learning rate must be finite and ≥ 0")
         return rates
 
-    def _new_state(self, shape, dtype) -> list:
+    def _new_state(self, shape: tuple[int, ...], dtype: npt.DTypeLike) -> list[np.ndarray]:
         return [np.full(shape, self._initial_value(k), dtype=dtype)
                 for k in range(self.n_state)]
 
-    def _model_state(self, n: int, dtype) -> list:
+    def _model_state(self, n: int, dtype: npt.DTypeLike) -> list[np.ndarray]:
         dtype = np.dtype(dtype)
         if self._state is None:
             self._state = self._new_state((n,), dtype)
@@ -146,7 +152,8 @@ class Optimizer:
         return self._state
 
     # ------------------------------------------------------------ standalone use
-    def apply(self, grads, params) -> None:
+    def apply(self, grads: np.ndarray | Sequence[np.ndarray],
+              params: np.ndarray | Sequence[np.ndarray]) -> None:
         """Update ``params`` in place from ``grads``, one update (``iterations`` += 1).
 
         ``params`` is a float32/float64 array or a list of them; ``grads`` matches it
@@ -158,7 +165,7 @@ class Optimizer:
         propagate, as in Keras).
         """
         if isinstance(params, np.ndarray):
-            params, grads = [params], [grads]
+            params, grads = [params], [grads]  # type: ignore[list-item]
         elif isinstance(params, (list, tuple)):
             params = list(params)
             if isinstance(grads, np.ndarray) or not isinstance(grads, (list, tuple)):
@@ -206,7 +213,7 @@ class Optimizer:
                 p[...] = work.reshape(p.shape)
         self.iterations += 1
 
-    def _check_pair(self, i, g, p):
+    def _check_pair(self, i: int, g: npt.ArrayLike, p: np.ndarray) -> np.ndarray:
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{i}] must be a NumPy array, got {type(p).__name__}")
         if p.dtype not in v.FLOAT_DTYPES:
@@ -229,20 +236,20 @@ class Optimizer:
 
     # ------------------------------------------------------------ state and config
     @property
-    def variables(self) -> list:
+    def variables(self) -> list[np.ndarray]:
         """The state arrays, live: the model's flat-buffer state, then apply()'s per array."""
         out = list(self._state or [])
         for _, _, arrays in self._slots:
             out.extend(arrays)
         return out
 
-    def get_state(self) -> dict:
+    def get_state(self) -> dict[str, Any]:
         """A copy of everything an update depends on besides the hyper-parameters."""
         return {"iterations": int(self.iterations),
                 "model": None if self._state is None else [s.copy() for s in self._state],
                 "slots": [[s.copy() for s in arrays] for _, _, arrays in self._slots]}
 
-    def set_state(self, state: dict) -> None:
+    def set_state(self, state: dict[str, Any]) -> None:
         """Restore what get_state() returned (copied in); the next update resumes there."""
         try:
             iterations = v.count(state["iterations"], "iterations", 0)
@@ -275,7 +282,7 @@ class Optimizer:
         self._state = new_model
         self._slots = new_slots
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
         lr = self.learning_rate
         if isinstance(lr, schedules.LearningRateSchedule):
             lr = schedules.serialize(lr)
@@ -284,13 +291,13 @@ class Optimizer:
                 "clipvalue": self.clipvalue, "global_clipnorm": self.global_clipnorm}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
         config = dict(config)
         if isinstance(config.get("learning_rate"), dict):
             config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={val!r}" for k, val in self.get_config().items()
                          if k != "name" and val is not None)
         return f"{type(self).__name__}({args})"
@@ -304,7 +311,8 @@ class SGD(Optimizer):
     momentum). ``momentum`` in [0, 1].
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, **options):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, **options: Any) -> None:
         super().__init__(learning_rate, **options)
         self.momentum = v.unit_interval(momentum, "momentum", include_one=True)
         self.nesterov = v.flag(nesterov, "nesterov")
@@ -330,8 +338,9 @@ class RMSprop(Optimizer):
     ``[v, a, m]``. ``rho`` in [0, 1), ``momentum`` in [0, 1], ``epsilon`` > 0.
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7,
-                 centered=False, **options):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001, rho: float = 0.9,
+                 momentum: float = 0.0, epsilon: float = 1e-7, centered: bool = False,
+                 **options: Any) -> None:
         super().__init__(learning_rate, **options)
         self.rho = v.unit_interval(rho, "rho")
         self.momentum = v.unit_interval(momentum, "momentum", include_one=True)
@@ -358,8 +367,9 @@ class Adam(Optimizer):
     β₁, β₂ in [0, 1), ``epsilon`` > 0.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 amsgrad=False, **options):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7, amsgrad: bool = False,
+                 **options: Any) -> None:
         super().__init__(learning_rate, **options)
         self.beta_1 = v.unit_interval(beta_1, "beta_1")
         self.beta_2 = v.unit_interval(beta_2, "beta_2")
@@ -385,8 +395,9 @@ class AdamW(Adam):
     used for ``v``;  ``p ← p − α·m/(√v + ε)``.
     """
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, **options):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
+                 weight_decay: float = 0.004, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, amsgrad: bool = False, **options: Any) -> None:
         if weight_decay is None:
             raise TypeError("AdamW needs a weight_decay (a float ≥ 0), got None")
         super().__init__(learning_rate, beta_1, beta_2, epsilon, amsgrad,
@@ -401,8 +412,9 @@ class Adagrad(Optimizer):
     ``initial_accumulator_value`` ≥ 0, ``epsilon`` > 0.
     """
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
-                 **options):
+    def __init__(self, learning_rate: float | Callable[[int], float] = 0.001,
+                 initial_accumulator_value: float = 0.1, epsilon: float = 1e-7,
+                 **options: Any) -> None:
         super().__init__(learning_rate, **options)
         self.initial_accumulator_value = v.positive_float(
             initial_accumulator_value, "initial_accumulator_value", allow_zero=True)
@@ -422,8 +434,8 @@ class Adagrad(Optimizer):
                 "epsilon": self.epsilon}
 
 
-_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
-            "adagrad": Adagrad}
+_BY_NAME: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam,
+                                        "adamw": AdamW, "adagrad": Adagrad}
 
 
 def get(name: str) -> Optimizer:

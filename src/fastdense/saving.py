@@ -47,6 +47,7 @@ import os
 import secrets
 import zipfile
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -54,6 +55,9 @@ from . import _validation as v
 from . import optimizers as _optimizers
 from . import schedules as _schedules
 from .layers import Dense
+
+if TYPE_CHECKING:                       # models imports this module
+    from .models import Sequential
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model", "model_to_bytes",
            "model_from_bytes"]
@@ -138,14 +142,14 @@ def _write(model, fileobj) -> None:
     np.savez(fileobj, **_entries(model))
 
 
-def model_to_bytes(model) -> bytes:
+def model_to_bytes(model: Sequential) -> bytes:
     """The bytes of the file ``save_model`` writes."""
     buf = io.BytesIO()
     _write(model, buf)
     return buf.getvalue()
 
 
-def save_model(model, path) -> None:
+def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
     """Write `model` to `path` atomically (see the module docstring)."""
     path = _path(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -198,7 +202,7 @@ def _path(path) -> str:
 
 
 # ---------------------------------------------------------------------- reading
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> Sequential:
     """The model saved at `path` by ``model.save`` (see the module docstring for what is
     checked). FileNotFoundError if there is no file; ValueError if it is not a valid
     fastdense model file of a version this fastdense reads."""
@@ -207,7 +211,7 @@ def load_model(path):
         return _load(f, path)
 
 
-def model_from_bytes(data: bytes):
+def model_from_bytes(data: bytes | bytearray | memoryview) -> Sequential:
     """The model whose file bytes ``model_to_bytes`` gave (used by pickle)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the bytes of a fastdense model file, got "

@@ -10,8 +10,10 @@ elementwise by the same float64 NumPy expression either way, so both agree exact
 from __future__ import annotations
 
 import math
+from typing import Any, overload
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _validation as v
 
@@ -22,7 +24,12 @@ __all__ = ["LearningRateSchedule", "ExponentialDecay", "CosineDecay", "serialize
 class LearningRateSchedule:
     """Base class: ``schedule(step) -> learning rate``, with get_config / from_config."""
 
-    def __call__(self, step):
+    @overload
+    def __call__(self, step: int | np.integer[Any]) -> float: ...
+    @overload
+    def __call__(self, step: npt.NDArray[Any]) -> np.ndarray: ...
+
+    def __call__(self, step: int | np.integer[Any] | npt.NDArray[Any]) -> float | np.ndarray:
         steps = np.asarray(step, dtype=np.float64)
         out = self._rates(steps)
         return float(out) if out.ndim == 0 else out
@@ -30,17 +37,17 @@ class LearningRateSchedule:
     def _rates(self, steps: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def get_config(self) -> dict:  # pragma: no cover - abstract
+    def get_config(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: dict[str, Any]) -> LearningRateSchedule:
         return cls(**config)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.get_config() == other.get_config()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={val!r}" for k, val in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
@@ -49,7 +56,8 @@ class ExponentialDecay(LearningRateSchedule):
     """``lr(step) = initial_learning_rate · decay_rate ^ (step / decay_steps)``, the exponent
     floored when ``staircase``."""
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False) -> None:
         self.initial_learning_rate = v.positive_float(initial_learning_rate,
                                                       "initial_learning_rate")
         self.decay_steps = v.positive_float(decay_steps, "decay_steps")
@@ -62,7 +70,7 @@ class ExponentialDecay(LearningRateSchedule):
             p = np.floor(p)
         return self.initial_learning_rate * np.power(self.decay_rate, p)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase}
@@ -78,8 +86,8 @@ class CosineDecay(LearningRateSchedule):
     afterwards the decay above from ``warmup_target`` over ``s − warmup_steps``.
     """
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_target=None,
-                 warmup_steps=0):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
+                 warmup_target: float | None = None, warmup_steps: float = 0) -> None:
         self.initial_learning_rate = v.positive_float(
             initial_learning_rate, "initial_learning_rate", allow_zero=True)
         self.decay_steps = v.positive_float(decay_steps, "decay_steps")
@@ -104,23 +112,24 @@ class CosineDecay(LearningRateSchedule):
         return np.where(s < self.warmup_steps, warm,
                         self._decay(s - self.warmup_steps, self.warmup_target))
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "alpha": self.alpha,
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
-_SCHEDULES = {"ExponentialDecay": ExponentialDecay, "CosineDecay": CosineDecay}
+_SCHEDULES: dict[str, type[LearningRateSchedule]] = {"ExponentialDecay": ExponentialDecay,
+                                                     "CosineDecay": CosineDecay}
 
 
-def serialize(schedule: LearningRateSchedule) -> dict:
+def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """``{"class_name": ..., "config": {...}}`` of a fastdense schedule."""
     if not isinstance(schedule, LearningRateSchedule):
         raise TypeError(f"not a fastdense schedule: {schedule!r}")
     return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
 
 
-def deserialize(config: dict) -> LearningRateSchedule:
+def deserialize(config: dict[str, Any]) -> LearningRateSchedule:
     """The schedule ``serialize`` described."""
     try:
         cls = _SCHEDULES[config["class_name"]]

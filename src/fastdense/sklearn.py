@@ -14,8 +14,11 @@ default) and ``"float64"`` alike.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -88,9 +91,14 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         The training loss (MSE) of every epoch, in order.
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", optimizer="adam",
-                 learning_rate=None, optimizer_params=None, epochs=200, batch_size=32,
-                 shuffle=True, random_state=None, dtype="float32", verbose=0):
+    def __init__(self, hidden_layer_sizes: Sequence[int] = (100,),
+                 activation: str | None = "relu",
+                 optimizer: str | _optimizers.Optimizer = "adam",
+                 learning_rate: float | None = None,
+                 optimizer_params: dict[str, Any] | None = None, epochs: int = 200,
+                 batch_size: int = 32, shuffle: bool = True,
+                 random_state: int | np.random.RandomState | None = None,
+                 dtype: npt.DTypeLike = "float32", verbose: int = 0) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.optimizer = optimizer
@@ -104,7 +112,7 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y):
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
         """Train a new network for ``epochs`` epochs on (X, y). Returns self."""
         self._check_params()
         X, y = self._validate_xy(X, y, reset=True)
@@ -112,7 +120,7 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._train(X, y, self.epochs)
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
         """Train one epoch on (X, y), continuing from the current network (a new one is
         built on the first call). Returns self."""
         first = not hasattr(self, "model_")
@@ -130,7 +138,7 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self._train(X, y, 1)
         return self
 
-    def predict(self, X):
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
         """Predictions for the rows of X, float64: shape (n,) for 1-D training targets,
         (n, n_outputs_) for 2-D ones."""
         check_is_fitted(self, "model_")
@@ -172,7 +180,8 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         self._sizes = [int(s) for s in sizes]
 
-    def _validate_xy(self, X, y, reset):
+    def _validate_xy(self, X: Any, y: Any,
+                     reset: bool) -> tuple[np.ndarray, np.ndarray]:
         dtype = np.dtype(self.dtype) if reset else self.model_.dtype
         X, y = _sk_validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
                                  multi_output=True, y_numeric=True)

@@ -4,8 +4,45 @@
 #include <stddef.h>
 #include <string.h>
 
+/* Portability. GCC on x86-64 gets everything below: GCC vector extensions for the weight
+ * gradients and one copy of each loop per instruction set, picked at run time. Elsewhere
+ * the loops are plain C99 (on MSVC with __restrict and __forceinline), compiled once:
+ *   FD_VECTOR_EXT    GCC's vector_size types and __builtin_shuffle (Clang has no
+ *                    __builtin_shuffle, MSVC neither); without them the weight gradients
+ *                    are one dot product per entry (fm_param_grads_plain);
+ *   FD_X86_DISPATCH  GCC target attributes and __builtin_cpu_supports on x86-64.
+ * Either can be forced to 0 with -D to build and test the portable path on any machine. */
+#ifndef FD_VECTOR_EXT
+#if defined(__GNUC__) && !defined(__clang__)
+#define FD_VECTOR_EXT 1
+#else
+#define FD_VECTOR_EXT 0
+#endif
+#endif
+#ifndef FD_X86_DISPATCH
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FD_X86_DISPATCH 1
+#else
+#define FD_X86_DISPATCH 0
+#endif
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define FD_INLINE static inline __attribute__((always_inline))
+#elif defined(_MSC_VER)
+#define FD_INLINE static __forceinline
+#else
+#define FD_INLINE static inline
+#endif
+/* MSVC's C has `restrict` only under /std:c11; __restrict means the same. Defined after
+ * the system headers (whose __declspec(restrict) it would break) and undefined at the end. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define restrict __restrict
+#define FD_UNDEF_RESTRICT
+#endif
+
 #include "fd_isa.h"
 
+#if FD_VECTOR_EXT
 /* Vectors of 16, 32 and 64 bytes (GCC vector extensions): the native width of SSE, AVX2
  * and AVX-512. Sums over the batch are kept in them lane by lane. */
 typedef float fd_f4 __attribute__((vector_size(16)));
@@ -31,7 +68,7 @@ typedef long long fd_l8 __attribute__((vector_size(64)));
 /* fd_tsum_X(v): v holds L vectors of L partial sums (L lanes each); returns one vector
  * whose lane q is the total of v[q]. log2(L) levels of shuffles and adds replace L
  * separate horizontal reductions. */
-static inline __attribute__((always_inline)) fd_f16 fd_tsum_f16(const fd_f16 *v)
+FD_INLINE fd_f16 fd_tsum_f16(const fd_f16 *v)
 {
     const fd_i16 a1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
     const fd_i16 b1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31};
@@ -50,7 +87,7 @@ static inline __attribute__((always_inline)) fd_f16 fd_tsum_f16(const fd_f16 *v)
 }
 
 #define FD_TSUM8(name, VT, VI)                                                       \
-    static inline __attribute__((always_inline)) VT name(const VT *v)               \
+    FD_INLINE VT name(const VT *v)               \
     {                                                                                \
         const VI a1 = {0, 1, 2, 3, 8, 9, 10, 11}, b1 = {4, 5, 6, 7, 12, 13, 14, 15};   \
         const VI a2 = {0, 1, 4, 5, 8, 9, 12, 13}, b2 = {2, 3, 6, 7, 10, 11, 14, 15};   \
@@ -62,7 +99,7 @@ static inline __attribute__((always_inline)) fd_f16 fd_tsum_f16(const fd_f16 *v)
         return y[0];                                                                 \
     }
 #define FD_TSUM4(name, VT, VI)                                                       \
-    static inline __attribute__((always_inline)) VT name(const VT *v)               \
+    FD_INLINE VT name(const VT *v)               \
     {                                                                                \
         const VI a1 = {0, 1, 4, 5}, b1 = {2, 3, 6, 7};                                 \
         const VI a2 = {0, 2, 4, 6}, b2 = {1, 3, 5, 7};                                 \
@@ -76,13 +113,14 @@ FD_TSUM8(fd_tsum_d8, fd_d8, fd_l8)
 FD_TSUM4(fd_tsum_f4, fd_f4, fd_i4)
 FD_TSUM4(fd_tsum_d4, fd_d4, fd_l4)
 
-static inline __attribute__((always_inline)) fd_d2 fd_tsum_d2(const fd_d2 *v)
+FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
 {
     const fd_l2 a1 = {0, 2}, b1 = {1, 3};
     fd_d2 w[1];
     FD_TSUM_LEVEL(w, v, 1, a1, b1)
     return w[0];
 }
+#endif /* FD_VECTOR_EXT */
 
 #define T float
 #define SUF f
@@ -118,5 +156,10 @@ static inline __attribute__((always_inline)) fd_d2 fd_tsum_d2(const fd_d2 *v)
 #undef TSUM16
 #undef TSUM32
 #undef TSUM64
+
+#ifdef FD_UNDEF_RESTRICT
+#undef restrict
+#undef FD_UNDEF_RESTRICT
+#endif
 
 #endif

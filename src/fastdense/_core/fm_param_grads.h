@@ -10,7 +10,7 @@
 #define WG_NAME_(b) FD(fm_param_grads_##b)
 #define WG_NAME(b) WG_NAME_(b)
 
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 WG_NAME(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db,
                   ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out)
 {

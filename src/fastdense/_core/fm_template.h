@@ -19,7 +19,7 @@
 
 /* acc[0] + … + acc[LANES-1] by a fixed tree (halves added lane-wise), unrolled so the
  * partial sums never leave the vector registers. */
-static inline __attribute__((always_inline)) T
+FD_INLINE T
 FD(fd_fold)(T *acc)
 {
     ptrdiff_t u;
@@ -30,7 +30,7 @@ FD(fd_fold)(T *acc)
     return acc[0] + acc[1];
 }
 
-static inline __attribute__((always_inline)) T
+FD_INLINE T
 FD(fd_dot)(const T *restrict x, const T *restrict y, ptrdiff_t n)
 {
     T acc[64 / sizeof(T)], tail = 0;
@@ -42,7 +42,7 @@ FD(fd_dot)(const T *restrict x, const T *restrict y, ptrdiff_t n)
     return FD(fd_fold)(acc) + tail;
 }
 
-static inline __attribute__((always_inline)) T
+FD_INLINE T
 FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 {
     T acc[64 / sizeof(T)], tail = 0;
@@ -59,7 +59,7 @@ FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 
 /* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n.
  * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
                     T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
 {
@@ -107,6 +107,7 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
     }
 }
 
+#if FD_VECTOR_EXT
 #define WG_BYTES 16
 #define WG_VT VT16
 #define WG_TSUM TSUM16
@@ -128,10 +129,23 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
 #undef WG_BYTES
 #undef WG_VT
 #undef WG_TSUM
+#else
+/* [dW; dbᵀ] = [A; 1]·Dᵀ, one dot product (or sum) over the batch per entry: the portable
+ * body, for compilers without GCC's vector extensions. */
+FD_INLINE void
+FD(fm_param_grads_plain)(const T *restrict a, const T *restrict d, T *restrict dw,
+                         T *restrict db, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out)
+{
+    for (ptrdiff_t k = 0; k < n_in; k++)
+        for (ptrdiff_t j = 0; j < n_out; j++)
+            dw[k * n_out + j] = FD(fd_dot)(a + k * n, d + j * n, n);
+    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = FD(fd_sum)(d + j * n, n);
+}
+#endif
 
 /* dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; skipped when da is NULL).
  * D n_out × n is the gradient at this layer's pre-activation; A its input. */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict d,
                      T *restrict dw, T *restrict db, T *restrict da,
                      ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a, int vbytes)
@@ -151,9 +165,14 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
         return;
     }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
+#if FD_VECTOR_EXT
     if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
     else if (vbytes == 32) FD(fm_param_grads_32)(a, d, dw, db, n, n_in, n_out);
     else FD(fm_param_grads_16)(a, d, dw, db, n, n_in, n_out);
+#else
+    (void)vbytes;
+    FD(fm_param_grads_plain)(a, d, dw, db, n, n_in, n_out);
+#endif
     if (!da) return;
     ptrdiff_t i0 = 0, u;
     for (; i0 + CHUNK <= n; i0 += CHUNK) {
@@ -189,7 +208,7 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
 }
 
 /* Z[j, :] = act(Z[j, :] + b[j]) for the n_out rows of Z (after a BLAS product). */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(fm_bias_act_body)(T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu)
 {
     for (ptrdiff_t j = 0; j < n_out; j++) {
@@ -203,14 +222,14 @@ FD(fm_bias_act_body)(T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t 
 }
 
 /* out[j] = Σ_i D[j, i] for the rows of D (rows × n). */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(fm_row_sums_body)(const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdiff_t n)
 {
     for (ptrdiff_t j = 0; j < rows; j++) out[j] = FD(fd_sum)(d + j * n, n);
 }
 
 /* D ← D ⊙ [A > 0] elementwise (A a ReLU's output, so A > 0 exactly where it passed). */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
 {
     for (ptrdiff_t i = 0; i < size; i++) d[i] = a[i] > 0 ? d[i] : (T)0;
@@ -218,7 +237,7 @@ FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
 
 /* *ok = 1 when no value of x is NaN or ±Inf (v − v is 0 exactly for finite v), else 0.
  * An integer OR of the tests, so the loop vectorises without reassociating a float sum. */
-static inline __attribute__((always_inline)) void
+FD_INLINE void
 FD(all_finite_body)(const T *restrict x, ptrdiff_t size, int *restrict ok)
 {
     int bad = 0;
@@ -226,8 +245,8 @@ FD(all_finite_body)(const T *restrict x, ptrdiff_t size, int *restrict ok)
     *ok = !bad;
 }
 
-/* One instantiation per instruction set (x86-64; elsewhere the portable body only). */
-#if defined(__GNUC__) && defined(__x86_64__)
+/* One instantiation per instruction set (GCC on x86-64; elsewhere the portable body only). */
+#if FD_X86_DISPATCH
 #define FD_VARIANTS(ret, name, params, args)                                         \
     static ret FD(name##_base) params { FD(name##_body) args; }                \
     __attribute__((target("avx2,fma"))) static ret FD(name##_avx2) params              \
@@ -256,7 +275,7 @@ FD_VARIANTS(void, fm_forward,
                        T *restrict dw, T *restrict db, T *restrict da,                    \
                        ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
 #define FD_BWD_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, relu_a, vb)
-#if defined(__GNUC__) && defined(__x86_64__)
+#if FD_X86_DISPATCH
 static void FD(fm_backward_base) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16); }
 __attribute__((target("avx2,fma")))
 static void FD(fm_backward_avx2) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(32); }

@@ -68,7 +68,7 @@ class _Workspace:
         self.acts = [np.empty((n, u), dtype) for u in units]
         zeros = np.zeros(n * max(units), dtype)
         self.zeros = [zeros[:n * u].reshape(n, u) for u in units]
-        self.deltas = None
+        self.deltas: list[np.ndarray] | None = None
 
     def make_training(self, n_in: int, units: list[int], dtype: np.dtype) -> None:
         n = self.n

@@ -49,3 +49,22 @@ def test_ctrl_c_stops_fit_within_a_few_batches_at_a_completed_update(rng):
     # and training goes on from there
     interrupted.fit(x, y, epochs=1, batch_size=256, shuffle=False, verbose=0)
     assert interrupted.optimizer.iterations == done + 16
+
+
+def test_ctrl_c_between_an_epoch_and_its_record_still_records_it(rng):
+    """Ctrl-C landing in an epoch's bookkeeping (here: inside a callback) is deferred until
+    the epoch is recorded, so History and the iteration count always agree."""
+    x = rng.standard_normal((64, 256))
+    y = rng.standard_normal((64, 1))
+
+    class CtrlCAtEpoch2(fd.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    m = model()
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(x, y, epochs=10, batch_size=16, verbose=0, callbacks=[CtrlCAtEpoch2()])
+    assert len(m.history.history["loss"]) == 3
+    assert m.optimizer.iterations == 3 * 4
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -6,7 +6,10 @@ calls back up. Invalid input raises before any weight changes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,6 +20,7 @@ from . import _validation as v
 from . import callbacks as _callbacks
 from . import optimizers as _optimizers
 from . import saving as _saving
+from ._core import train as _train
 from ._core.train import Network
 from .callbacks import History, progress_line
 from .errors import DivergenceError
@@ -210,30 +214,33 @@ class Sequential:
         batch_losses = np.empty(n_batches)
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
-        for epoch in range(epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch, None)
-            if shuffle:     # = self._rng.permutation(n), without a new array each epoch
-                np.copyto(order, ordered)
-                self._rng.shuffle(order)
-            lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
-            loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                               opt.iterations + 1, batch_losses)
-            opt.iterations += done
-            if stop == "diverged":
-                raise DivergenceError(epoch, done, history)
-            if stop is not None:        # Ctrl-C: the model is at its last completed update
-                raise stop
-            logs = {"loss": loss}
-            if validation_data is not None:
-                logs["val_loss"] = self._mse(xv, yv)
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
-            history.record(epoch, logs)
-            if verbose:
-                print(progress_line(epoch, epochs, logs), flush=True)
-            if self.stop_training:
-                break
+        with _deferred_ctrl_c():
+            for epoch in range(epochs):
+                for cb in callbacks:
+                    cb.on_epoch_begin(epoch, None)
+                if shuffle:     # = self._rng.permutation(n), without a new array each epoch
+                    np.copyto(order, ordered)
+                    self._rng.shuffle(order)
+                lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
+                loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                                   opt.iterations + 1, batch_losses)
+                opt.iterations += done
+                if stop == "diverged":
+                    raise DivergenceError(epoch, done, history)
+                if stop is not None:        # Ctrl-C: the model is at its last completed update
+                    raise stop if isinstance(stop, BaseException) else KeyboardInterrupt()
+                logs = {"loss": loss}
+                if validation_data is not None:
+                    logs["val_loss"] = self._mse(xv, yv)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                history.record(epoch, logs)
+                if verbose:
+                    print(progress_line(epoch, epochs, logs), flush=True)
+                if _train.stop_requested():     # Ctrl-C during the bookkeeping
+                    raise KeyboardInterrupt
+                if self.stop_training:
+                    break
         for cb in callbacks:
             cb.on_train_end(logs)
         return history
@@ -353,3 +360,22 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"
+
+
+@contextlib.contextmanager
+def _deferred_ctrl_c():
+    """While fit runs (in the main thread, under Python's default Ctrl-C handler), Ctrl-C
+    only raises a flag: the compiled epoch loop sees it within about a millisecond of work
+    and stops between two updates, and fit checks it once each epoch's bookkeeping is
+    done — so a KeyboardInterrupt never lands between an update and its record."""
+    _train.clear_stop()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: _train.request_stop())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        _train.clear_stop()

@@ -136,17 +136,34 @@ cdef enum:
 # The exception a signal handler raised during an epoch (only the main thread runs
 # signal handlers, so one slot is enough).
 _pending_signal = []
+# Set by request_stop(): a deferred Ctrl-C (see fastdense.models' fit), seen by the loop.
+cdef int _stop_requested = 0
+
+
+def request_stop():
+    """Ask the running epoch loop to stop after its current update (a deferred Ctrl-C)."""
+    global _stop_requested
+    _stop_requested = 1
+
+
+def clear_stop():
+    global _stop_requested
+    _stop_requested = 0
+
+
+def stop_requested():
+    return _stop_requested != 0
 
 
 cdef int poll_signals() noexcept with gil:
-    """Run Python's signal handlers now; 1 (the exception kept in _pending_signal) when
-    one raised, as Ctrl-C's does."""
+    """Run Python's signal handlers now; 1 when one raised (the exception is kept in
+    _pending_signal), as Ctrl-C's does, or when request_stop() was called."""
     try:
         PyErr_CheckSignals()
     except BaseException as exc:
         _pending_signal.append(exc)
         return 1
-    return 0
+    return _stop_requested != 0
 
 
 cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* grads,
@@ -514,7 +531,7 @@ cdef class Network:
         if status == EPOCH_DIVERGED:
             return "diverged"
         if status == EPOCH_INTERRUPTED:
-            return _pending_signal.pop()
+            return _pending_signal.pop() if _pending_signal else KeyboardInterrupt()
         return None
 
     def train_batch(self, x, y, config, state, double lr, long long t):

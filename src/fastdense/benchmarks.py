@@ -683,7 +683,7 @@ def versions() -> dict:
 
 def threadpools() -> list | None:
     try:
-        from threadpoolctl import threadpool_info  # type: ignore[import-untyped]
+        from threadpoolctl import threadpool_info
     except ImportError:
         return None
     return threadpool_info()

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import gc
+import importlib
 import json
 import math
 import os
@@ -682,11 +683,11 @@ def versions() -> dict:
 
 
 def threadpools() -> list | None:
-    try:
-        from threadpoolctl import threadpool_info
+    try:    # optional, untyped: imported by name so type checkers need no stubs
+        threadpoolctl: Any = importlib.import_module("threadpoolctl")
     except ImportError:
         return None
-    return threadpool_info()
+    return threadpoolctl.threadpool_info()
 
 
 def openblas_env() -> dict:

@@ -4,6 +4,17 @@
 #ifndef FASTDENSE_FD_ISA_H
 #define FASTDENSE_FD_ISA_H
 
+/* FD_X86_DISPATCH: GCC target attributes and __builtin_cpu_supports on x86-64, so each
+ * loop is built for several instruction sets; elsewhere (or with -DFD_X86_DISPATCH=0) one
+ * portable copy. */
+#ifndef FD_X86_DISPATCH
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define FD_X86_DISPATCH 1
+#else
+#define FD_X86_DISPATCH 0
+#endif
+#endif
+
 enum { FD_ISA_BASE = 0, FD_ISA_AVX2 = 1, FD_ISA_AVX512 = 2 };
 
 static int fd_isa = FD_ISA_BASE;
@@ -11,7 +22,7 @@ static int fd_isa = FD_ISA_BASE;
 /* The widest instruction set this CPU supports. */
 static int fd_isa_best(void)
 {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if FD_X86_DISPATCH
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
         return FD_ISA_AVX512;
@@ -28,5 +39,27 @@ static int fd_set_isa(int isa)
     fd_isa = isa < 0 ? best : (isa > best ? best : isa);
     return fd_isa;
 }
+
+/* FD_DISPATCHED(name, params, args): the void function FD(name) running the always-inline
+ * FD(name##_body), compiled once per instruction set and chosen by fd_isa at each call
+ * (FD(x) is the including template's name-mangling macro). */
+#if FD_X86_DISPATCH
+#define FD_DISPATCHED(name, params, args)                                            \
+    static void FD(name##_base) params { FD(name##_body) args; }                     \
+    __attribute__((target("avx2,fma"))) static void FD(name##_avx2) params           \
+        { FD(name##_body) args; }                                                    \
+    __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))     \
+    static void FD(name##_avx512) params { FD(name##_body) args; }                   \
+    static void FD(name) params {                                                    \
+        switch (fd_isa) {                                                            \
+        case FD_ISA_AVX512: FD(name##_avx512) args; return;                          \
+        case FD_ISA_AVX2: FD(name##_avx2) args; return;                              \
+        default: FD(name##_base) args; return;                                       \
+        }                                                                            \
+    }
+#else
+#define FD_DISPATCHED(name, params, args)                                            \
+    static void FD(name) params { FD(name##_body) args; }
+#endif
 
 #endif

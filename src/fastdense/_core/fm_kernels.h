@@ -19,13 +19,7 @@
 #define FD_VECTOR_EXT 0
 #endif
 #endif
-#ifndef FD_X86_DISPATCH
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FD_X86_DISPATCH 1
-#else
-#define FD_X86_DISPATCH 0
-#endif
-#endif
+/* (FD_X86_DISPATCH is defined in fd_isa.h.) */
 #if defined(__GNUC__) || defined(__clang__)
 #define FD_INLINE static inline __attribute__((always_inline))
 #elif defined(_MSC_VER)

@@ -245,32 +245,13 @@ FD(all_finite_body)(const T *restrict x, ptrdiff_t size, int *restrict ok)
     *ok = !bad;
 }
 
-/* One instantiation per instruction set (GCC on x86-64; elsewhere the portable body only). */
-#if FD_X86_DISPATCH
-#define FD_VARIANTS(ret, name, params, args)                                         \
-    static ret FD(name##_base) params { FD(name##_body) args; }                \
-    __attribute__((target("avx2,fma"))) static ret FD(name##_avx2) params              \
-        { FD(name##_body) args; }                                              \
-    __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))       \
-    static ret FD(name##_avx512) params { FD(name##_body) args; }               \
-    static ret FD(name) params {                                                      \
-        switch (fd_isa) {                                                             \
-        case FD_ISA_AVX512: FD(name##_avx512) args; return;                            \
-        case FD_ISA_AVX2: FD(name##_avx2) args; return;                                \
-        default: FD(name##_base) args; return;                                         \
-        }                                                                             \
-    }
-#else
-#define FD_VARIANTS(ret, name, params, args)                                         \
-    static ret FD(name) params { FD(name##_body) args; }
-#endif
 
-FD_VARIANTS(void, fm_forward,
+FD_DISPATCHED(fm_forward,
             (const T *restrict a, const T *restrict w, const T *restrict b, T *restrict z,
              ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu),
             (a, w, b, z, n, n_in, n_out, relu))
 
-/* fm_backward: like FD_VARIANTS, but each instantiation also gets its vector width. */
+/* fm_backward: like FD_DISPATCHED, but each instantiation also gets its vector width. */
 #define FD_BWD_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \
                        T *restrict dw, T *restrict db, T *restrict da,                    \
                        ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
@@ -295,21 +276,20 @@ static void FD(fm_backward) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16)
 #undef FD_BWD_PARAMS
 #undef FD_BWD_ARGS
 
-FD_VARIANTS(void, fm_bias_act,
+FD_DISPATCHED(fm_bias_act,
             (T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu),
             (z, b, n, n_out, relu))
 
-FD_VARIANTS(void, fm_row_sums,
+FD_DISPATCHED(fm_row_sums,
             (const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdiff_t n),
             (d, out, rows, n))
 
-FD_VARIANTS(void, all_finite, (const T *restrict x, ptrdiff_t size, int *restrict ok),
+FD_DISPATCHED(all_finite, (const T *restrict x, ptrdiff_t size, int *restrict ok),
             (x, size, ok))
 
-FD_VARIANTS(void, relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
+FD_DISPATCHED(relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
             (d, a, size))
 
-#undef FD_VARIANTS
 #undef CHUNK
 #undef LANES
 #undef FD

@@ -202,47 +202,27 @@ FD_INLINE void FD(adagrad_step_body)(T *restrict p, const T *restrict g, T *rest
         FD(adagrad_loop)(p, g, acc, n, lr, eps, wd, pre, cv, post, 1);
 }
 
-/* One instantiation per instruction set (x86-64; elsewhere the portable body only). */
-#if defined(__GNUC__) && defined(__x86_64__)
-#define FD_VARIANTS(name, params, args)                                              \
-    static void FD(name##_base) params { FD(name##_body) args; }                     \
-    __attribute__((target("avx2,fma"))) static void FD(name##_avx2) params           \
-        { FD(name##_body) args; }                                                    \
-    __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))     \
-    static void FD(name##_avx512) params { FD(name##_body) args; }                   \
-    static void FD(name) params {                                                    \
-        switch (fd_isa) {                                                            \
-        case FD_ISA_AVX512: FD(name##_avx512) args; return;                          \
-        case FD_ISA_AVX2: FD(name##_avx2) args; return;                              \
-        default: FD(name##_base) args; return;                                       \
-        }                                                                            \
-    }
-#else
-#define FD_VARIANTS(name, params, args)                                              \
-    static void FD(name) params { FD(name##_body) args; }
-#endif
 
-FD_VARIANTS(sgd_step,
+FD_DISPATCHED(sgd_step,
             (T *restrict p, const T *restrict g, ptrdiff_t n, T lr, UPD_OPTS),
             (p, g, n, lr, wd, pre, cv, post))
-FD_VARIANTS(sgd_momentum_step,
+FD_DISPATCHED(sgd_momentum_step,
             (T *restrict p, const T *restrict g, T *restrict m, ptrdiff_t n, T lr, T mu,
              int nesterov, UPD_OPTS),
             (p, g, m, n, lr, mu, nesterov, wd, pre, cv, post))
-FD_VARIANTS(rmsprop_step,
+FD_DISPATCHED(rmsprop_step,
             (T *restrict p, const T *restrict g, T *restrict v, T *restrict a,
              T *restrict m, ptrdiff_t n, T lr, T rho, T omr, T mu, T eps, UPD_OPTS),
             (p, g, v, a, m, n, lr, rho, omr, mu, eps, wd, pre, cv, post))
-FD_VARIANTS(adam_step,
+FD_DISPATCHED(adam_step,
             (T *restrict p, const T *restrict g, T *restrict m, T *restrict v,
              T *restrict vhat, ptrdiff_t n, T alpha, T b1c, T b2c, T eps, T lr, UPD_OPTS),
             (p, g, m, v, vhat, n, alpha, b1c, b2c, eps, lr, wd, pre, cv, post))
-FD_VARIANTS(adagrad_step,
+FD_DISPATCHED(adagrad_step,
             (T *restrict p, const T *restrict g, T *restrict acc, ptrdiff_t n, T lr, T eps,
              UPD_OPTS),
             (p, g, acc, n, lr, eps, wd, pre, cv, post))
 
-#undef FD_VARIANTS
 #undef UPD_OPTS
 #undef UPD_CLIP
 #undef UPD_DECAY

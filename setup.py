@@ -1,7 +1,8 @@
 """Build the Cython kernels of fastdense.
 
-Flags are optimised but portable: no -march=native (a wheel must run on any x86-64) and no
--ffast-math (it lets the compiler assume NaN/Inf never occur, so NaN checks would vanish).
+Flags are optimised but portable: no tuning for the build machine's CPU (a wheel must run on
+any x86-64) and no fast-math (it lets the compiler assume NaN/Inf never occur, so NaN checks
+would vanish).
 Wider vector units are reached by run-time dispatch inside the kernels, not by build flags.
 The flags are chosen by compiler (GCC/Clang or MSVC, see FLAGS), so one setup.py builds the
 wheels of every platform (pyproject.toml's [tool.cibuildwheel]).

@@ -2,6 +2,8 @@
 validation; training with each optimizer learns."""
 import math
 
+import zlib
+
 import numpy as np
 import pytest
 
@@ -68,10 +70,18 @@ def gradients(rng, shapes, dtype):
 
 
 def assert_close(actual, expected, dtype):
-    """Relative agreement at the dtype's tolerance, relative to each array's scale."""
+    """Agreement at the dtype's relative tolerance, measured against the parameters'
+    overall scale: an entry that cancels to near zero after 100 updates (a one-value bias,
+    say) cannot be held to a relative bound of its own in float32."""
     rtol = RTOL[dtype]
+    scale = max(float(np.abs(e).max()) for e in expected if e.size)
     for a, e in zip(actual, expected):
-        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * np.abs(e).max())
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=rtol * scale)
+
+
+def seed_of(case):
+    """A per-case seed that is the same in every run (str hashes are salted per process)."""
+    return zlib.crc32(case.encode())
 
 
 # ---------------------------------------------------------------- agreement with the reference
@@ -79,7 +89,7 @@ def assert_close(actual, expected, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_apply_follows_the_reference_for_100_updates(case, dtype):
-    rng = np.random.default_rng(abs(hash(case)) % 2**32)
+    rng = np.random.default_rng(seed_of(case))
     opt, expect = pair(case)
     params = [rng.standard_normal(s).astype(dtype) for s in SHAPES]
     mirror = [p.copy() for p in params]
@@ -97,7 +107,7 @@ def test_apply_follows_the_reference_for_100_updates(case, dtype):
 def test_flat_buffer_step_follows_the_reference_per_variable(case, dtype):
     """The model's path: one optimizer_step over a flat buffer whose segments are the
     variables, through _config / _learning_rates / _model_state."""
-    rng = np.random.default_rng(7 + abs(hash(case)) % 2**31)
+    rng = np.random.default_rng(7 + seed_of(case))
     opt, expect = pair(case)
     sizes = [math.prod(s) for s in SHAPES]
     seg = np.concatenate([[0], np.cumsum(sizes)]).astype(np.intp)
@@ -170,7 +180,7 @@ def _run_on_isa(isa, case, dtype, flat0, grads, seg):
 def test_dispatched_instruction_sets_agree_with_the_baseline(case, dtype):
     """Every rule and option gives the baseline x86-64 results on each instruction set the
     CPU has, up to fused multiply-add rounding (segment sizes leave vector tails)."""
-    rng = np.random.default_rng(11 + abs(hash(case)) % 2**31)
+    rng = np.random.default_rng(11 + seed_of(case))
     seg = np.array([0, 37, 1000, 1003, 2051], dtype=np.intp)
     flat0 = rng.standard_normal(seg[-1]).astype(dtype)
     grads = [(rng.uniform(0.05, 2.0) * rng.standard_normal(seg[-1])).astype(dtype)

@@ -92,3 +92,38 @@ def test_a_second_concurrent_fit_on_one_model_is_refused(rng):
     assert len(refused) == 3
     assert len(outcome["history"].history["loss"]) == 3
     assert model.optimizer.iterations == 3 * 256
+
+
+def test_between_two_epochs_of_a_fit_no_other_thread_can_train_the_model(rng):
+    """fit holds the model for all its epochs, not only inside each compiled epoch."""
+    x = rng.random((256, 64), dtype=np.float32)
+    y = rng.random((256, 2), dtype=np.float32)
+    model = compiled(5)
+    between = threading.Event()
+    tried = threading.Event()
+    outcome = {}
+
+    class PauseAfterFirstEpoch(fd.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                between.set()           # the worker is now between two epochs
+                tried.wait(10)
+
+    def worker():
+        outcome["history"] = model.fit(x, y, epochs=2, batch_size=64, verbose=0,
+                                       callbacks=[PauseAfterFirstEpoch()])
+
+    t = threading.Thread(target=worker)
+    t.start()
+    between.wait(10)
+    try:
+        with pytest.raises(RuntimeError, match="another thread"):
+            model.fit(x, y, epochs=1, verbose=0)
+        with pytest.raises(RuntimeError, match="another thread"):
+            model.train_on_batch(x[:8], y[:8])
+    finally:
+        tried.set()
+        t.join()
+    assert len(outcome["history"].history["loss"]) == 2
+    assert model.optimizer.iterations == 2 * 4
+    model.fit(x, y, epochs=1, verbose=0)       # free again afterwards

@@ -178,7 +178,7 @@ class Sequential:
         that module describes; one that sets `model.stop_training = True` ends training
         after the epoch."""
         self._require_compiled()
-        if self._net is not None and self._net.busy:     # checked again when training starts
+        if self._net is not None and self._net.busy_elsewhere():   # and when claimed below
             raise RuntimeError("this model is being trained by another thread; train one "
                                "model per thread, or wait for the other fit to finish")
         callbacks = _callbacks.checked(callbacks)
@@ -214,35 +214,39 @@ class Sequential:
         batch_losses = np.empty(n_batches)
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
-        with _deferred_ctrl_c():
-            for epoch in range(epochs):
-                for cb in callbacks:
-                    cb.on_epoch_begin(epoch, None)
-                if shuffle:     # = self._rng.permutation(n), without a new array each epoch
-                    np.copyto(order, ordered)
-                    self._rng.shuffle(order)
-                lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
-                loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                                   opt.iterations + 1, batch_losses)
-                opt.iterations += done
-                if stop == "diverged":
-                    raise DivergenceError(epoch, done, history)
-                if stop is not None:        # Ctrl-C: the model is at its last completed update
-                    raise stop if isinstance(stop, BaseException) else KeyboardInterrupt()
-                logs = {"loss": loss}
-                if validation_data is not None:
-                    logs["val_loss"] = self._mse(xv, yv)
-                for cb in callbacks:
-                    cb.on_epoch_end(epoch, logs)
-                history.record(epoch, logs)
-                if verbose:
-                    print(progress_line(epoch, epochs, logs), flush=True)
-                if _train.stop_requested():     # Ctrl-C during the bookkeeping
-                    raise KeyboardInterrupt
-                if self.stop_training:
-                    break
-        for cb in callbacks:
-            cb.on_train_end(logs)
+        net.claim()     # for the whole fit: no other thread slips in between epochs
+        try:
+            with _deferred_ctrl_c():
+                for epoch in range(epochs):
+                    for cb in callbacks:
+                        cb.on_epoch_begin(epoch, None)
+                    if shuffle:     # = self._rng.permutation(n), without a new array each epoch
+                        np.copyto(order, ordered)
+                        self._rng.shuffle(order)
+                    lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
+                    loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
+                                                       opt.iterations + 1, batch_losses)
+                    opt.iterations += done
+                    if stop == "diverged":
+                        raise DivergenceError(epoch, done, history)
+                    if stop is not None:        # Ctrl-C: the model is at its last completed update
+                        raise stop if isinstance(stop, BaseException) else KeyboardInterrupt()
+                    logs = {"loss": loss}
+                    if validation_data is not None:
+                        logs["val_loss"] = self._mse(xv, yv)
+                    for cb in callbacks:
+                        cb.on_epoch_end(epoch, logs)
+                    history.record(epoch, logs)
+                    if verbose:
+                        print(progress_line(epoch, epochs, logs), flush=True)
+                    if _train.stop_requested():     # Ctrl-C during the bookkeeping
+                        raise KeyboardInterrupt
+                    if self.stop_training:
+                        break
+            for cb in callbacks:
+                cb.on_train_end(logs)
+        finally:
+            net.release()
         return history
 
     def train_on_batch(self, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
@@ -328,7 +332,7 @@ class Sequential:
     def set_weights(self, weights: Iterable[npt.ArrayLike]) -> None:
         """Replace every weight; all shapes and values are checked before any is written."""
         self._require_built()
-        if self._net.busy:
+        if self._net.busy_elsewhere():
             raise RuntimeError("cannot set the weights while another thread trains this model")
         targets = self._net.views(self._net.params)
         weights = list(weights)

@@ -12,6 +12,7 @@ index range) before the unchecked cores run.
 from cython cimport floating
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.pythread cimport PyThread_get_thread_ident
 cimport numpy as cnp
 import os
 
@@ -314,7 +315,8 @@ cdef class Network:
     cdef Layout _lay
     cdef object _ws
     cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
-    cdef bint _busy            # a thread is training this network (set with the GIL held)
+    cdef int _busy             # claims held by the training thread (taken with the GIL held)
+    cdef long _owner           # that thread's id
     cdef object _config_key    # the optimizer config tuple _cfg was made from
     cdef StepConfig _cfg
     cdef Py_ssize_t _cap, _widest
@@ -370,7 +372,8 @@ cdef class Network:
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self._ws = None
-        self._busy = False
+        self._busy = 0
+        self._owner = 0
         self._config_key = None
         self._identity = None
         self._cap = 0
@@ -378,16 +381,33 @@ cdef class Network:
     @property
     def busy(self):
         """Whether a thread is training this network right now."""
-        return self._busy
+        return self._busy > 0
 
     cdef _claim(self):
-        """Mark the network as training; refuse if another thread already is. (Checked and
-        set while holding the GIL, so two threads cannot both succeed.)"""
-        if self._busy:
+        """Mark the network as being trained by this thread; refuse if another thread is.
+        Claims nest (fit holds one for all its epochs, each epoch takes another), and are
+        checked and taken while holding the GIL, so two threads cannot both succeed."""
+        cdef long me = PyThread_get_thread_ident()
+        if self._busy and self._owner != me:
             raise RuntimeError(
                 "this model is being trained by another thread; train one model per "
                 "thread, or wait for the other fit to finish")
-        self._busy = True
+        self._owner = me
+        self._busy += 1
+
+    cdef _release(self):
+        self._busy -= 1
+
+    def busy_elsewhere(self):
+        """Whether another thread than this one is training the network."""
+        return self._busy > 0 and self._owner != PyThread_get_thread_ident()
+
+    def claim(self):
+        """Hold the network for this thread until release() (fit does, across epochs)."""
+        self._claim()
+
+    def release(self):
+        self._release()
 
     def views(self, buffer):
         """[W0, b0, W1, b1, ...] as views into `buffer` (params or grads)."""
@@ -522,7 +542,7 @@ cdef class Network:
                         <double*>yp, op, n, bs, &cfg, <double**>st, lp, lr_stride, t_first,
                         outp, &mean_loss, &status)
         finally:
-            self._busy = False
+            self._release()
         return mean_loss, done, self._stop_reason(status, cfg.rule)
 
     cdef object _stop_reason(self, int status, int rule):
@@ -594,7 +614,7 @@ cdef class Network:
                     done = self._train_batch(pp, gp, wp, xp, yp, op, n, &cfg, st, &lr, t,
                                              &loss, &status)
         finally:
-            self._busy = False
+            self._release()
         self._stop_reason(status, cfg.rule)
         return loss, done
 
@@ -677,7 +697,7 @@ cdef class Network:
                                             <double*>wp, self._cap, n)
             grads = self.grads.copy()
         finally:
-            self._busy = False
+            self._release()
         return loss, grads
 
     def forward(self, x):

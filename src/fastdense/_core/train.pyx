@@ -21,7 +21,7 @@ import numpy as np
 from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
                                     use_blas)
 from fastdense._core.losses cimport mse_forward_backward
-from fastdense._core.updates cimport StepConfig, optimizer_step
+from fastdense._core.updates cimport StepConfig, make_config, optimizer_step
 
 cnp.import_array()
 
@@ -652,20 +652,11 @@ cdef class Network:
                     f"of {self.n_params} values")
 
     cdef StepConfig _make_config(self, config) except *:
-        cdef StepConfig cfg
+        """The optimizer's `_config()` tuple as a checked StepConfig (updates.make_config);
+        lr and t are set per update by the loop."""
         rule, h, clipnorm, clipvalue, global_clipnorm, weight_decay = config
-        if len(h) != 8:
-            raise ValueError("the optimizer must give 8 hyper-parameters")
-        cfg.rule = rule
-        cfg.lr = 0
-        cfg.t = 0
-        for i in range(8):
-            cfg.h[i] = h[i]
-        cfg.clipnorm = clipnorm
-        cfg.clipvalue = clipvalue
-        cfg.global_clipnorm = global_clipnorm
-        cfg.weight_decay = weight_decay
-        return cfg
+        return make_config(rule, h, 0.0, 1, clipnorm, clipvalue, global_clipnorm,
+                           weight_decay)
 
     def gradients(self, x, y):
         """(loss, gradient) of (x, y): the gradient a copy of `grads`, taken before another

@@ -75,3 +75,8 @@ cdef void sgd_update(floating* p, const floating* g, floating lr,
 cdef int optimizer_step(const StepConfig* cfg, floating* p, const floating* g,
                         floating** state, Py_ssize_t n,
                         const Py_ssize_t* seg, Py_ssize_t nseg) noexcept nogil
+
+# A checked StepConfig (known rule id, at most N_HYPER values in h, t ≥ 1; options 0 = off).
+cdef StepConfig make_config(int rule, h, double lr, long long t, double clipnorm,
+                            double clipvalue, double global_clipnorm,
+                            double weight_decay) except *

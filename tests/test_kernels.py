@@ -150,3 +150,31 @@ def test_set_isa_refuses_unknown_names_and_reports_the_choice():
         dense.set_isa("sse9")
     best = dense.set_isa(None)
     assert dense.get_isa() == best and best in ("base", "avx2", "avx512")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", [(37, 70, 20), (16, 3, 4), (5, 2, 33), (64, 130, 17),
+                                          (9, 10, 3), (48, 7, 16)])
+def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
+    """The hand-written loops, forced for every shape (no BLAS), on each instruction set:
+    weight gradients by outer products of transposed blocks (several blocks of rows,
+    outputs and samples, partial ones included) and by transposing sums (few outputs)."""
+    x, w, dy = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n, n_out))
+    x = np.maximum(x, 0)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    previous, best = dense.set_blas_mode("never"), dense.set_isa(None)
+    try:
+        for isa in ("base", "avx2", "avx512"):
+            dense.set_isa(isa)
+            dw = np.full((n_in, n_out), np.nan, dtype=dtype)
+            db = np.full(n_out, np.nan, dtype=dtype)
+            dxt = np.full((n_in, n), np.nan, dtype=dtype)
+            dense.dense_backward_checked(np.ascontiguousarray(x.T), w,
+                                         np.ascontiguousarray(dy.T), dw, db, dxt, True)
+            np.testing.assert_allclose(dw, x64.T @ dy64, **tol(dtype, np.sqrt(n)))
+            np.testing.assert_allclose(db, dy64.sum(axis=0), **tol(dtype, np.sqrt(n)))
+            np.testing.assert_allclose(dxt.T, (dy64 @ w64.T) * (x64 > 0),
+                                       **tol(dtype, np.sqrt(n_out)))
+    finally:
+        dense.set_blas_mode(previous)
+        dense.set_isa(best)

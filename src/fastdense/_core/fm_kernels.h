@@ -20,6 +20,11 @@
 #endif
 #endif
 /* (FD_X86_DISPATCH is defined in fd_isa.h.) */
+/* Layers with at least this many outputs get their weight gradients by outer products
+ * (fm_param_grads_outer_*), the others by transposing sums (fm_param_grads_*). */
+#ifndef FD_OUTER_MIN_OUT
+#define FD_OUTER_MIN_OUT 5
+#endif
 #if defined(__GNUC__) || defined(__clang__)
 #define FD_INLINE static inline __attribute__((always_inline))
 #elif defined(_MSC_VER)
@@ -114,6 +119,50 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
     FD_TSUM_LEVEL(w, v, 1, a1, b1)
     return w[0];
 }
+
+/* fd_transpose_X(v): v holds L vectors of L lanes, a square block (row p in v[p]);
+ * transposes it in place. log2(L) rounds of the perfect shuffle: round out[2p] =
+ * zip_lo(v[p], v[p + L/2]) and out[2p+1] = zip_hi(…), L two-source shuffles a round. */
+#define FD_TRANSPOSE_ROUNDS(VT, L)                                                   \
+    for (int r_ = 1; r_ < (L); r_ *= 2) {                                            \
+        VT w_[L];                                                                    \
+        for (int p_ = 0; p_ < (L) / 2; p_++) {                                       \
+            w_[2 * p_] = __builtin_shuffle(v[p_], v[p_ + (L) / 2], lo);              \
+            w_[2 * p_ + 1] = __builtin_shuffle(v[p_], v[p_ + (L) / 2], hi);          \
+        }                                                                            \
+        for (int p_ = 0; p_ < (L); p_++) v[p_] = w_[p_];                             \
+    }
+FD_INLINE void fd_transpose_f16(fd_f16 *v)
+{
+    const fd_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
+    const fd_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    FD_TRANSPOSE_ROUNDS(fd_f16, 16)
+}
+FD_INLINE void fd_transpose_f8(fd_f8 *v)
+{
+    const fd_i8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    FD_TRANSPOSE_ROUNDS(fd_f8, 8)
+}
+FD_INLINE void fd_transpose_f4(fd_f4 *v)
+{
+    const fd_i4 lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
+    FD_TRANSPOSE_ROUNDS(fd_f4, 4)
+}
+FD_INLINE void fd_transpose_d8(fd_d8 *v)
+{
+    const fd_l8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
+    FD_TRANSPOSE_ROUNDS(fd_d8, 8)
+}
+FD_INLINE void fd_transpose_d4(fd_d4 *v)
+{
+    const fd_l4 lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
+    FD_TRANSPOSE_ROUNDS(fd_d4, 4)
+}
+FD_INLINE void fd_transpose_d2(fd_d2 *v)
+{
+    const fd_l2 lo = {0, 2}, hi = {1, 3};
+    FD_TRANSPOSE_ROUNDS(fd_d2, 2)
+}
 #endif /* FD_VECTOR_EXT */
 
 #define T float
@@ -124,6 +173,9 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
 #define TSUM16 fd_tsum_f4
 #define TSUM32 fd_tsum_f8
 #define TSUM64 fd_tsum_f16
+#define TRANS16 fd_transpose_f4
+#define TRANS32 fd_transpose_f8
+#define TRANS64 fd_transpose_f16
 #include "fm_template.h"
 #undef T
 #undef SUF
@@ -133,6 +185,9 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
 #undef TSUM16
 #undef TSUM32
 #undef TSUM64
+#undef TRANS16
+#undef TRANS32
+#undef TRANS64
 #define T double
 #define SUF d
 #define VT16 fd_d2
@@ -141,6 +196,9 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
 #define TSUM16 fd_tsum_d2
 #define TSUM32 fd_tsum_d4
 #define TSUM64 fd_tsum_d8
+#define TRANS16 fd_transpose_d2
+#define TRANS32 fd_transpose_d4
+#define TRANS64 fd_transpose_d8
 #include "fm_template.h"
 #undef T
 #undef SUF
@@ -150,6 +208,9 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
 #undef TSUM16
 #undef TSUM32
 #undef TSUM64
+#undef TRANS16
+#undef TRANS32
+#undef TRANS64
 
 #ifdef FD_UNDEF_RESTRICT
 #undef restrict

@@ -72,6 +72,86 @@ WG_NAME(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *r
     }
 }
 
+/* The same by outer products, for layers with few outputs: no horizontal sums.
+ * For each block of WG_LANES samples and WG_LANES outputs, the block of D is transposed in
+ * registers (one vector of outputs per sample), then row k of dW gains
+ * Σ_s A[k, i0 + s] · Dᵀ[s]: broadcast multiply-adds, in four independent chains (by s mod 4)
+ * joined by a fixed tree. Rows of dW are done WG_KROWS at a time, their sums kept in a
+ * stack array across the batch. */
+#define WG_KROWS 64
+#define WG_OUTER_(b) FD(fm_param_grads_outer_##b)
+#define WG_OUTER(b) WG_OUTER_(b)
+
+FD_INLINE void
+WG_OUTER(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db,
+                   ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out)
+{
+    WG_VT acc[WG_KROWS], accb, dt[WG_LANES];
+    T buf[WG_LANES];
+    ptrdiff_t q, s, k;
+    for (ptrdiff_t j0 = 0; j0 < n_out; j0 += WG_LANES) {
+        const ptrdiff_t nj = n_out - j0 < WG_LANES ? n_out - j0 : WG_LANES;
+        for (ptrdiff_t k0 = 0; k0 < n_in; k0 += WG_KROWS) {
+            const ptrdiff_t nk = n_in - k0 < WG_KROWS ? n_in - k0 : WG_KROWS;
+            const int with_db = k0 == 0;
+            accb = (WG_VT){0};
+            for (ptrdiff_t i0 = 0; i0 < n; i0 += WG_LANES) {
+                const ptrdiff_t cnt = n - i0 < WG_LANES ? n - i0 : WG_LANES;
+                /* rows j0 … j0 + nj − 1 of D (missing rows repeat row j0: their lanes are
+                 * never stored), samples i0 … i0 + cnt − 1 (missing samples are 0) */
+                for (q = 0; q < WG_LANES; q++) {
+                    const T *restrict src = d + (j0 + (q < nj ? q : 0)) * n + i0;
+                    if (cnt == WG_LANES) {
+                        memcpy(&dt[q], src, sizeof(WG_VT));
+                    } else {
+                        for (s = 0; s < WG_LANES; s++)  /* constant trip: no memcpy call */
+                            buf[s] = s < cnt ? src[s] : (T)0;
+                        memcpy(&dt[q], buf, sizeof(WG_VT));
+                    }
+                }
+                WG_TRANS(dt);                   /* dt[s]: sample i0 + s, one lane per output */
+                if (with_db)
+                    for (s = 0; s < WG_LANES; s++) accb += dt[s];
+                if (cnt == WG_LANES) {
+                    for (k = 0; k < nk; k++) {
+                        const T *restrict ak = a + (k0 + k) * n + i0;
+                        WG_VT p0 = {0}, p1 = {0}, p2 = {0}, p3 = {0};
+                        for (s = 0; s + 4 <= WG_LANES; s += 4) {
+                            p0 += dt[s] * ak[s];
+                            p1 += dt[s + 1] * ak[s + 1];
+                            p2 += dt[s + 2] * ak[s + 2];
+                            p3 += dt[s + 3] * ak[s + 3];
+                        }
+                        for (; s < WG_LANES; s++) p0 += dt[s] * ak[s];  /* 2 lanes (SSE2 double) */
+                        p0 = (p0 + p1) + (p2 + p3);
+                        acc[k] = i0 ? acc[k] + p0 : p0;
+                    }
+                } else {
+                    for (k = 0; k < nk; k++) {
+                        const T *restrict ak = a + (k0 + k) * n + i0;
+                        if (!i0) acc[k] = (WG_VT){0};
+                        for (s = 0; s < cnt; s++) acc[k] += dt[s] * ak[s];
+                    }
+                }
+            }
+            for (k = 0; k < nk; k++) {
+                T *restrict dwk = dw + (k0 + k) * n_out + j0;
+                memcpy(buf, &acc[k], sizeof(WG_VT));
+                for (q = 0; q < WG_LANES; q++)   /* (a loop to nj would become a memcpy call) */
+                    if (q < nj) dwk[q] = buf[q];
+            }
+            if (with_db) {
+                memcpy(buf, &accb, sizeof(WG_VT));
+                for (q = 0; q < WG_LANES; q++)
+                    if (q < nj) db[j0 + q] = buf[q];
+            }
+        }
+    }
+}
+
+#undef WG_OUTER
+#undef WG_OUTER_
+#undef WG_KROWS
 #undef WG_NAME
 #undef WG_NAME_
 #undef WG_LANES

@@ -111,24 +111,30 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
 #define WG_BYTES 16
 #define WG_VT VT16
 #define WG_TSUM TSUM16
+#define WG_TRANS TRANS16
 #include "fm_param_grads.h"
 #undef WG_BYTES
 #undef WG_VT
 #undef WG_TSUM
+#undef WG_TRANS
 #define WG_BYTES 32
 #define WG_VT VT32
 #define WG_TSUM TSUM32
+#define WG_TRANS TRANS32
 #include "fm_param_grads.h"
 #undef WG_BYTES
 #undef WG_VT
 #undef WG_TSUM
+#undef WG_TRANS
 #define WG_BYTES 64
 #define WG_VT VT64
 #define WG_TSUM TSUM64
+#define WG_TRANS TRANS64
 #include "fm_param_grads.h"
 #undef WG_BYTES
 #undef WG_VT
 #undef WG_TSUM
+#undef WG_TRANS
 #else
 /* [dW; dbᵀ] = [A; 1]·Dᵀ, one dot product (or sum) over the batch per entry: the portable
  * body, for compilers without GCC's vector extensions. */
@@ -166,7 +172,12 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
 #if FD_VECTOR_EXT
-    if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
+    if (n_out >= FD_OUTER_MIN_OUT) {
+        if (vbytes == 64) FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
+        else if (vbytes == 32) FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, n_out);
+        else FD(fm_param_grads_outer_16)(a, d, dw, db, n, n_in, n_out);
+    }
+    else if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
     else if (vbytes == 32) FD(fm_param_grads_32)(a, d, dw, db, n, n_in, n_out);
     else FD(fm_param_grads_16)(a, d, dw, db, n, n_in, n_out);
 #else

@@ -76,7 +76,48 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
         return;
     }
     for (; i0 + CHUNK <= n; i0 += CHUNK) {
-        for (ptrdiff_t j = 0; j < n_out; j++) {
+        ptrdiff_t j = 0;
+        /* four outputs at a time: four independent chains of multiply-adds per input */
+        for (; j + 4 <= n_out; j += 4) {
+            T acc0[128 / sizeof(T)], acc1[128 / sizeof(T)];
+            T acc2[128 / sizeof(T)], acc3[128 / sizeof(T)];
+            for (u = 0; u < CHUNK; u++) {
+                acc0[u] = b[j];
+                acc1[u] = b[j + 1];
+                acc2[u] = b[j + 2];
+                acc3[u] = b[j + 3];
+            }
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T *restrict wk = w + k * n_out + j;
+                const T w0 = wk[0], w1 = wk[1], w2 = wk[2], w3 = wk[3];
+                const T *restrict ak = a + k * n + i0;
+                for (u = 0; u < CHUNK; u++) {
+                    acc0[u] += w0 * ak[u];
+                    acc1[u] += w1 * ak[u];
+                    acc2[u] += w2 * ak[u];
+                    acc3[u] += w3 * ak[u];
+                }
+            }
+            T *restrict z0 = z + j * n + i0;
+            T *restrict z1 = z0 + n;
+            T *restrict z2 = z1 + n;
+            T *restrict z3 = z2 + n;
+            if (relu)
+                for (u = 0; u < CHUNK; u++) {
+                    z0[u] = acc0[u] < 0 ? (T)0 : acc0[u];
+                    z1[u] = acc1[u] < 0 ? (T)0 : acc1[u];
+                    z2[u] = acc2[u] < 0 ? (T)0 : acc2[u];
+                    z3[u] = acc3[u] < 0 ? (T)0 : acc3[u];
+                }
+            else
+                for (u = 0; u < CHUNK; u++) {
+                    z0[u] = acc0[u];
+                    z1[u] = acc1[u];
+                    z2[u] = acc2[u];
+                    z3[u] = acc3[u];
+                }
+        }
+        for (; j < n_out; j++) {
             T acc[128 / sizeof(T)];
             for (u = 0; u < CHUNK; u++) acc[u] = b[j];
             for (ptrdiff_t k = 0; k < n_in; k++) {

@@ -77,3 +77,31 @@ def test_learns_the_diabetes_data_below_the_mean_baseline():
     model.fit(X_train, y_train, epochs=200, batch_size=32, verbose=0)
     baseline = np.mean((y_test - y_train.mean()) ** 2)
     assert model.evaluate(X_test, y_test) < 0.7 * baseline
+
+
+@pytest.mark.parametrize("isa", ["base", "avx2", "avx512"])
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
+def test_every_instruction_set_follows_the_reference(rng, isa, dtype, rtol):
+    """With the hand-written loops forced onto each instruction set the CPU has (lowered
+    to the best it has): the shuffled batches' gather (in-register transposes for inputs
+    up to a vector wide, element by element beyond), the forward and backward loops, and
+    predict's chunk transpose all follow the reference, for input and output widths
+    around each vector width and batches that leave partial blocks."""
+    from fastdense._core import dense
+    best = dense.set_isa(None)
+    try:
+        dense.set_isa(isa)
+        for n_in, n_out, batch_size in [(3, 1, 32), (4, 2, 13), (10, 6, 32), (16, 3, 20),
+                                        (20, 9, 7), (1, 5, 64)]:
+            fast, slow = pair([n_in, 8, n_out], ["relu", None], dtype, seed=n_in)
+            x = rng.standard_normal((157, n_in))
+            y = rng.standard_normal((157, n_out))
+            hf = fast.fit(x, y, epochs=3, batch_size=batch_size, verbose=0)
+            hs = slow.fit(x, y, epochs=3, batch_size=batch_size, verbose=0)
+            np.testing.assert_allclose(hf.history["loss"], hs.history["loss"], rtol=rtol)
+            for a, b in zip(fast.get_weights(), slow.get_weights()):
+                np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())
+            np.testing.assert_allclose(fast.predict(x), slow.predict(x), rtol=rtol,
+                                       atol=rtol)
+    finally:
+        dense.set_isa(best)

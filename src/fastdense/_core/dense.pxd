@@ -13,6 +13,9 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                          bint relu_a, bint a_rows) noexcept nogil
 
+cdef void gather_rows_t(floating* dst, const floating* src, const Py_ssize_t* rows,
+                        Py_ssize_t count, Py_ssize_t width, Py_ssize_t src_rows) noexcept nogil
+
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil
 
 cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil

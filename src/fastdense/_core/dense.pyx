@@ -35,6 +35,10 @@ cdef extern from "fm_kernels.h" nogil:
     void fm_row_sums_d(const double* d, double* out, Py_ssize_t rows, Py_ssize_t n)
     void relu_mask_f(float* d, const float* a, Py_ssize_t size)
     void relu_mask_d(double* d, const double* a, Py_ssize_t size)
+    void gather_t_f(float* dst, const float* src, const Py_ssize_t* rows, Py_ssize_t count,
+                    Py_ssize_t width, Py_ssize_t src_rows)
+    void gather_t_d(double* dst, const double* src, const Py_ssize_t* rows, Py_ssize_t count,
+                    Py_ssize_t width, Py_ssize_t src_rows)
     void all_finite_f(const float* x, Py_ssize_t size, int* ok)
     void all_finite_d(const double* x, Py_ssize_t size, int* ok)
 
@@ -117,6 +121,18 @@ cdef void dense_forward(const floating* a, const floating* w, const floating* b,
         fm_forward_f(a, w, b, z, n, n_in, n_out, relu)
     else:
         fm_forward_d(a, w, b, z, n, n_in, n_out, relu)
+
+
+cdef void gather_rows_t(floating* dst, const floating* src, const Py_ssize_t* rows,
+                        Py_ssize_t count, Py_ssize_t width, Py_ssize_t src_rows) noexcept nogil:
+    """dst[j·count + r] = src[rows[r]·width + j] for r < count, j < width: rows of the
+    row-major src (src_rows × width; rows NULL: its first count rows, in order) gathered
+    into the columns of the feature-major dst (width × count). Narrow rows go through
+    vector loads and an in-register transpose."""
+    if floating is float:
+        gather_t_f(dst, src, rows, count, width, src_rows)
+    else:
+        gather_t_d(dst, src, rows, count, width, src_rows)
 
 
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil:

@@ -328,6 +328,54 @@ static void FD(fm_backward) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16)
 #undef FD_BWD_PARAMS
 #undef FD_BWD_ARGS
 
+/* dst (width × count, feature-major) = the rows `rows` (NULL: 0 … count − 1) of the
+ * row-major src (src_rows × width): the shuffled batch's inputs, or predict's chunk. */
+FD_INLINE void
+FD(gather_t_body)(T *restrict dst, const T *restrict src, const ptrdiff_t *restrict rows,
+                  ptrdiff_t count, ptrdiff_t width, ptrdiff_t src_rows, int vbytes)
+{
+#if FD_VECTOR_EXT
+    if (width > 1 && width * (ptrdiff_t)sizeof(T) <= vbytes) {
+        if (vbytes == 64) FD(fm_gather_t_64)(dst, src, rows, count, width, src_rows);
+        else if (vbytes == 32) FD(fm_gather_t_32)(dst, src, rows, count, width, src_rows);
+        else FD(fm_gather_t_16)(dst, src, rows, count, width, src_rows);
+        return;
+    }
+#else
+    (void)vbytes;
+#endif
+    (void)src_rows;
+    for (ptrdiff_t r = 0; r < count; r++) {
+        const T *restrict row = src + (rows ? rows[r] : r) * width;
+        for (ptrdiff_t q = 0; q < width; q++) dst[q * count + r] = row[q];
+    }
+}
+
+#define FD_GT_PARAMS (T *restrict dst, const T *restrict src, const ptrdiff_t *restrict rows, \
+                      ptrdiff_t count, ptrdiff_t width, ptrdiff_t src_rows)
+#define FD_GT_ARGS(vb) (dst, src, rows, count, width, src_rows, vb)
+#define FD_GT_CALL (dst, src, rows, count, width, src_rows)
+#if FD_X86_DISPATCH
+static void FD(gather_t_base) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(16); }
+__attribute__((target("avx2,fma")))
+static void FD(gather_t_avx2) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(32); }
+__attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
+static void FD(gather_t_avx512) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(64); }
+static void FD(gather_t) FD_GT_PARAMS
+{
+    switch (fd_isa) {
+    case FD_ISA_AVX512: FD(gather_t_avx512) FD_GT_CALL; return;
+    case FD_ISA_AVX2: FD(gather_t_avx2) FD_GT_CALL; return;
+    default: FD(gather_t_base) FD_GT_CALL; return;
+    }
+}
+#else
+static void FD(gather_t) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(16); }
+#endif
+#undef FD_GT_PARAMS
+#undef FD_GT_ARGS
+#undef FD_GT_CALL
+
 FD_DISPATCHED(fm_bias_act,
             (T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu),
             (z, b, n, n_out, relu))

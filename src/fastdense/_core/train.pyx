@@ -18,8 +18,8 @@ import os
 
 import numpy as np
 
-from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, relu_backward,
-                                    use_blas)
+from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, gather_rows_t,
+                                    relu_backward, use_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, make_config, optimizer_step
 
@@ -81,35 +81,19 @@ cdef inline bint input_rows(const Layout* lay, Py_ssize_t nb) noexcept nogil:
     return use_blas(nb, lay.sizes[0], lay.sizes[1])
 
 
-cdef void gather_transposed(floating* dst, const floating* src, const Py_ssize_t* rows,
-                            Py_ssize_t count, Py_ssize_t width) noexcept nogil:
-    """dst[:, r] = src[rows[r], :] for r < count: rows of the row-major src (… × width)
-    gathered into the columns of the feature-major dst (width × count)."""
-    cdef Py_ssize_t r, j
-    cdef const floating* row
-    if width == 1:
-        for r in range(count):
-            dst[r] = src[rows[r]]
-        return
-    for r in range(count):
-        row = src + rows[r] * width
-        for j in range(width):
-            dst[j * count + r] = row[j]
-
-
 cdef void gather_batch(const Layout* lay, floating* ws, Py_ssize_t cap,
-                       const floating* x, const floating* y, const Py_ssize_t* rows,
-                       Py_ssize_t nb) noexcept nogil:
-    """The batch's inputs into activation 0 (in the layout input_rows chooses) and its
-    targets, feature-major, into the target buffer."""
+                       const floating* x, const floating* y, Py_ssize_t x_rows,
+                       const Py_ssize_t* rows, Py_ssize_t nb) noexcept nogil:
+    """The batch's inputs (rows `rows` of x, which has x_rows rows) into activation 0, in
+    the layout input_rows chooses, and its targets, feature-major, into the target buffer."""
     cdef Py_ssize_t r, n_in = lay.sizes[0]
     cdef floating* a0 = _act(lay, ws, cap, 0)
     if input_rows(lay, nb):
         for r in range(nb):
             memcpy(a0 + r * n_in, x + rows[r] * n_in, n_in * sizeof(floating))
     else:
-        gather_transposed(a0, x, rows, nb, n_in)
-    gather_transposed(ws + cap * lay.y_off, y, rows, nb, lay.sizes[lay.n_layers])
+        gather_rows_t(a0, x, rows, nb, n_in, x_rows)
+    gather_rows_t(ws + cap * lay.y_off, y, rows, nb, lay.sizes[lay.n_layers], x_rows)
 
 
 cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
@@ -193,7 +177,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     mean_loss[0] = 0
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
-        gather_batch(lay, ws, cap, x, y, order + start, nb)
+        gather_batch(lay, ws, cap, x, y, n, order + start, nb)
         loss = forward_backward(lay, params, grads, ws, cap, nb)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
@@ -238,7 +222,7 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
         if rows0:
             src = x + start * n_in
         else:
-            transpose(ws, x + start * n_in, nb, n_in)
+            gather_rows_t(ws, x + start * n_in, NULL, nb, n_in, n - start)
             src = ws
         for l in range(L):
             dst = buf0 if l % 2 == 0 else buf1
@@ -678,12 +662,12 @@ cdef class Network:
             with nogil:
                 if self._single:
                     gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp,
-                                 op, n)
+                                 n, op, n)
                     loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
                                             self._cap, n)
                 else:
                     gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp,
-                                 <double*>yp, op, n)
+                                 <double*>yp, n, op, n)
                     loss = forward_backward(&self._lay, <double*>pp, <double*>gp,
                                             <double*>wp, self._cap, n)
             grads = self.grads.copy()

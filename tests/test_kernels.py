@@ -154,10 +154,11 @@ def test_set_isa_refuses_unknown_names_and_reports_the_choice():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,n_in,n_out", [(37, 70, 20), (16, 3, 4), (5, 2, 33), (64, 130, 17),
-                                          (9, 10, 3), (48, 7, 16)])
+                                          (9, 10, 3), (48, 7, 16), (40, 32, 32), (71, 33, 5)])
 def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
     """The hand-written loops, forced for every shape (no BLAS), on each instruction set:
-    weight gradients by outer products of transposed blocks (several blocks of rows,
+    forward and input gradients over whole blocks of samples and a partial last block
+    (zero-padded up to 32 rows and outputs, sample by sample beyond); weight gradients by outer products of transposed blocks (several blocks of rows,
     outputs and samples, partial ones included) and by transposing sums (few outputs)."""
     x, w, dy = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n, n_out))
     x = np.maximum(x, 0)
@@ -169,6 +170,10 @@ def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
             dw = np.full((n_in, n_out), np.nan, dtype=dtype)
             db = np.full(n_out, np.nan, dtype=dtype)
             dxt = np.full((n_in, n), np.nan, dtype=dtype)
+            z = np.full((n_out, n), np.nan, dtype=dtype)
+            dense.dense_forward_checked(np.ascontiguousarray(x.T), w, w[0], z, True)
+            np.testing.assert_allclose(z.T, np.maximum(x64 @ w64 + w64[0], 0),
+                                       **tol(dtype, np.sqrt(n_in)))
             dense.dense_backward_checked(np.ascontiguousarray(x.T), w,
                                          np.ascontiguousarray(dy.T), dw, db, dxt, True)
             np.testing.assert_allclose(dw, x64.T @ dy64, **tol(dtype, np.sqrt(n)))

@@ -57,25 +57,14 @@ FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 /* Samples per register block: two 512-bit vectors (four AVX2, eight SSE registers). */
 #define CHUNK (128 / (ptrdiff_t)sizeof(T))
 
-/* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n.
- * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
+/* The forward's whole blocks of CHUNK samples: samples [0, end) of A (row stride n). */
 FD_INLINE void
-FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
-                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
+FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restrict b,
+                      T *restrict z, ptrdiff_t n, ptrdiff_t end, ptrdiff_t n_in,
+                      ptrdiff_t n_out, int relu)
 {
     ptrdiff_t i0 = 0, u;
-    if (n == 1) {               /* one sample: vectorise along the outputs instead */
-        for (ptrdiff_t j = 0; j < n_out; j++) z[j] = b[j];
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            const T ak = a[k];
-            const T *restrict wk = w + k * n_out;
-            for (ptrdiff_t j = 0; j < n_out; j++) z[j] += ak * wk[j];
-        }
-        if (relu)
-            for (ptrdiff_t j = 0; j < n_out; j++) z[j] = z[j] < 0 ? (T)0 : z[j];
-        return;
-    }
-    for (; i0 + CHUNK <= n; i0 += CHUNK) {
+    for (; i0 < end; i0 += CHUNK) {
         ptrdiff_t j = 0;
         /* four outputs at a time: four independent chains of multiply-adds per input */
         for (; j + 4 <= n_out; j += 4) {
@@ -132,6 +121,45 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
             else
                 for (u = 0; u < CHUNK; u++) zj[u] = acc[u];
         }
+    }
+}
+
+/* Rows and outputs up to this many take a partial last block through zero-padded copies,
+ * so it runs the whole-block loops; wider layers add it sample by sample. */
+#define TAIL_MAX 32
+
+/* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n.
+ * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
+FD_INLINE void
+FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
+                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
+{
+    ptrdiff_t i0 = 0, u;
+    if (n == 1) {               /* one sample: vectorise along the outputs instead */
+        for (ptrdiff_t j = 0; j < n_out; j++) z[j] = b[j];
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T ak = a[k];
+            const T *restrict wk = w + k * n_out;
+            for (ptrdiff_t j = 0; j < n_out; j++) z[j] += ak * wk[j];
+        }
+        if (relu)
+            for (ptrdiff_t j = 0; j < n_out; j++) z[j] = z[j] < 0 ? (T)0 : z[j];
+        return;
+    }
+    const ptrdiff_t full = n - n % CHUNK;
+    FD(fm_forward_blocks)(a, w, b, z, n, full, n_in, n_out, relu);
+    i0 = full;
+    if (i0 == n) return;
+    if (n_in <= TAIL_MAX && n_out <= TAIL_MAX) {
+        T ta[TAIL_MAX * (128 / sizeof(T))], tz[TAIL_MAX * (128 / sizeof(T))];
+        const ptrdiff_t r = n - i0;
+        for (ptrdiff_t k = 0; k < n_in; k++)
+            for (u = 0; u < CHUNK; u++) ta[k * CHUNK + u] = u < r ? a[k * n + i0 + u] : (T)0;
+        FD(fm_forward_blocks)(ta, w, b, tz, CHUNK, CHUNK, n_in, n_out, relu);
+        for (ptrdiff_t j = 0; j < n_out; j++)
+            for (u = 0; u < CHUNK; u++)
+                if (u < r) z[j * n + i0 + u] = tz[j * CHUNK + u];
+        return;
     }
     if (i0 == n) return;
     for (ptrdiff_t j = 0; j < n_out; j++) {          /* the last, partial block */
@@ -190,6 +218,33 @@ FD(fm_param_grads_plain)(const T *restrict a, const T *restrict d, T *restrict d
 }
 #endif
 
+/* dA = (W·D) ⊙ [A > 0] (mask when relu_a) for the whole blocks of CHUNK samples in
+ * [0, end) (row stride n): per input k, a sum over the outputs along the batch. */
+FD_INLINE void
+FD(fm_dgrad_blocks)(const T *restrict a, const T *restrict w, const T *restrict d,
+                    T *restrict da, ptrdiff_t n, ptrdiff_t end, ptrdiff_t n_in,
+                    ptrdiff_t n_out, int relu_a)
+{
+    ptrdiff_t i0, u;
+    for (i0 = 0; i0 < end; i0 += CHUNK) {
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            T acc[128 / sizeof(T)];
+            for (u = 0; u < CHUNK; u++) acc[u] = 0;
+            for (ptrdiff_t j = 0; j < n_out; j++) {
+                const T wkj = w[k * n_out + j];
+                const T *restrict dj = d + j * n + i0;
+                for (u = 0; u < CHUNK; u++) acc[u] += wkj * dj[u];
+            }
+            T *restrict dak = da + k * n + i0;
+            const T *restrict ak = a + k * n + i0;
+            if (relu_a)
+                for (u = 0; u < CHUNK; u++) dak[u] = ak[u] > 0 ? acc[u] : (T)0;
+            else
+                for (u = 0; u < CHUNK; u++) dak[u] = acc[u];
+        }
+    }
+}
+
 /* dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; skipped when da is NULL).
  * D n_out × n is the gradient at this layer's pre-activation; A its input. */
 FD_INLINE void
@@ -226,25 +281,24 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     FD(fm_param_grads_plain)(a, d, dw, db, n, n_in, n_out);
 #endif
     if (!da) return;
-    ptrdiff_t i0 = 0, u;
-    for (; i0 + CHUNK <= n; i0 += CHUNK) {
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            T acc[128 / sizeof(T)];
-            for (u = 0; u < CHUNK; u++) acc[u] = 0;
-            for (ptrdiff_t j = 0; j < n_out; j++) {
-                const T wkj = w[k * n_out + j];
-                const T *restrict dj = d + j * n + i0;
-                for (u = 0; u < CHUNK; u++) acc[u] += wkj * dj[u];
-            }
-            T *restrict dak = da + k * n + i0;
-            const T *restrict ak = a + k * n + i0;
-            if (relu_a)
-                for (u = 0; u < CHUNK; u++) dak[u] = ak[u] > 0 ? acc[u] : (T)0;
-            else
-                for (u = 0; u < CHUNK; u++) dak[u] = acc[u];
-        }
-    }
+    ptrdiff_t i0 = n - n % CHUNK, u;
+    FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
     if (i0 == n) return;
+    if (n_in <= TAIL_MAX && n_out <= TAIL_MAX) {        /* the last block, zero-padded */
+        T ta[TAIL_MAX * (128 / sizeof(T))], td[TAIL_MAX * (128 / sizeof(T))];
+        T tda[TAIL_MAX * (128 / sizeof(T))];
+        const ptrdiff_t r = n - i0;
+        for (ptrdiff_t j = 0; j < n_out; j++)
+            for (u = 0; u < CHUNK; u++) td[j * CHUNK + u] = u < r ? d[j * n + i0 + u] : (T)0;
+        if (relu_a)
+            for (ptrdiff_t k = 0; k < n_in; k++)
+                for (u = 0; u < CHUNK; u++) ta[k * CHUNK + u] = u < r ? a[k * n + i0 + u] : (T)0;
+        FD(fm_dgrad_blocks)(ta, w, td, tda, CHUNK, CHUNK, n_in, n_out, relu_a);
+        for (ptrdiff_t k = 0; k < n_in; k++)
+            for (u = 0; u < CHUNK; u++)
+                if (u < r) da[k * n + i0 + u] = tda[k * CHUNK + u];
+        return;
+    }
     for (ptrdiff_t k = 0; k < n_in; k++) {              /* the last, partial block */
         T *restrict dak = da + k * n;
         const T *restrict ak = a + k * n;
@@ -391,6 +445,7 @@ FD_DISPATCHED(relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
             (d, a, size))
 
 #undef CHUNK
+#undef TAIL_MAX
 #undef LANES
 #undef FD
 #undef FD_CAT

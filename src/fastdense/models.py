@@ -28,6 +28,25 @@ from .layers import Dense, glorot_uniform
 
 LOSSES = ("mse", "mean_squared_error")
 
+_SHUFFLE_CHECKED: list[bool] = []
+
+
+def shuffle_matches_numpy() -> bool:
+    """Whether the compiled shuffle (`_train.shuffled_range`) draws exactly what the
+    installed NumPy's ``Generator.permutation`` draws, and leaves the generator in the same
+    state: checked once per process on a few sizes. NumPy does not promise its streams
+    across releases; if a release changes them, fit falls back to ``rng.shuffle``."""
+    if not _SHUFFLE_CHECKED:
+        ok = True
+        for seed, n in ((0, 1), (1, 2), (2, 7), (3, 1000), (4, 4099)):
+            ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+            order = np.empty(n, dtype=np.intp)
+            _train.shuffled_range(order, ours)
+            ok = ok and np.array_equal(order, theirs.permutation(n)) \
+                and ours.bit_generator.state == theirs.bit_generator.state
+        _SHUFFLE_CHECKED.append(ok)
+    return _SHUFFLE_CHECKED[0]
+
 
 class Sequential:
     """A stack of `Dense` layers trained as one network.
@@ -211,6 +230,7 @@ class Sequential:
         logs = None
         ordered = np.arange(n, dtype=np.intp)
         order = ordered.copy() if shuffle else ordered
+        fast_shuffle = shuffle and shuffle_matches_numpy()
         batch_losses = np.empty(n_batches)
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
@@ -221,8 +241,11 @@ class Sequential:
                     for cb in callbacks:
                         cb.on_epoch_begin(epoch, None)
                     if shuffle:     # = self._rng.permutation(n), without a new array each epoch
-                        np.copyto(order, ordered)
-                        self._rng.shuffle(order)
+                        if fast_shuffle:
+                            _train.shuffled_range(order, self._rng)
+                        else:
+                            np.copyto(order, ordered)
+                            self._rng.shuffle(order)
                     lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
                     loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
                                                        opt.iterations + 1, batch_losses)

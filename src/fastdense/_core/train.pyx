@@ -13,6 +13,8 @@ from cython cimport floating
 from libc.string cimport memcpy
 from cpython.exc cimport PyErr_CheckSignals
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from libc.stdint cimport uint32_t, uint64_t
 cimport numpy as cnp
 import os
 
@@ -242,6 +244,65 @@ cdef enum:
     # Below this many multiply-adds (rows × parameters) `forward` keeps the GIL: releasing
     # and taking it back costs more than the work.
     NOGIL_MIN_WORK = 100000
+
+
+cdef extern from "numpy/random/bitgen.h":
+    # NumPy's C interface to a bit generator (BitGenerator.capsule), numpy/random/bitgen.h
+    ctypedef struct bitgen_t:
+        void* state
+        uint64_t (*next_uint64)(void* st) noexcept nogil
+        uint32_t (*next_uint32)(void* st) noexcept nogil
+
+
+cdef inline uint64_t draw_interval(bitgen_t* bg, uint64_t top) noexcept nogil:
+    """A uniform integer in [0, top], drawn as NumPy's Generator draws the indices of its
+    shuffle (random_interval): the smallest all-ones mask covering top, then rejection of
+    masked draws above top; 32-bit draws while top fits in 32 bits."""
+    cdef uint64_t mask = top, value
+    if top == 0:
+        return 0
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if top <= 0xffffffffUL:
+        while True:
+            value = bg.next_uint32(bg.state) & mask
+            if value <= top:
+                return value
+    while True:
+        value = bg.next_uint64(bg.state) & mask
+        if value <= top:
+            return value
+
+
+def shuffled_range(cnp.ndarray order not None, rng not None):
+    """order[:] = a permutation of 0 … len(order) − 1 drawn from the NumPy Generator `rng`,
+    equal to what rng.permutation(len(order)) returns and leaving rng in the same state:
+    Fisher–Yates from the last position down, each index drawn as NumPy draws it, straight
+    from the bit generator (under its lock, as NumPy's own methods take it).
+
+    fastdense.models checks once per process that this matches the installed NumPy
+    (`shuffle_matches_numpy`) and otherwise uses rng.shuffle."""
+    if not (cnp.PyArray_NDIM(order) == 1 and cnp.PyArray_TYPE(order) == cnp.NPY_INTP
+            and cnp.PyArray_IS_C_CONTIGUOUS(order) and cnp.PyArray_ISWRITEABLE(order)):
+        raise ValueError("order must be a writable contiguous 1-D intp array")
+    bit_generator = rng.bit_generator
+    capsule = bit_generator.capsule
+    cdef bitgen_t* bg = <bitgen_t*>PyCapsule_GetPointer(capsule, "BitGenerator")
+    cdef Py_ssize_t n = cnp.PyArray_DIM(order, 0), i, j, t
+    cdef Py_ssize_t* p = <Py_ssize_t*>cnp.PyArray_DATA(order)
+    with bit_generator.lock:
+        with nogil:
+            for i in range(n):
+                p[i] = i
+            for i in range(n - 1, 0, -1):
+                j = <Py_ssize_t>draw_interval(bg, <uint64_t>i)
+                t = p[i]
+                p[i] = p[j]
+                p[j] = t
 
 
 def _physical_memory():

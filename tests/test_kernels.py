@@ -154,7 +154,8 @@ def test_set_isa_refuses_unknown_names_and_reports_the_choice():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("n,n_in,n_out", [(37, 70, 20), (16, 3, 4), (5, 2, 33), (64, 130, 17),
-                                          (9, 10, 3), (48, 7, 16), (40, 32, 32), (71, 33, 5)])
+                                          (9, 10, 3), (48, 7, 16), (40, 32, 32), (71, 33, 5),
+                                          (33, 10, 1), (5, 3, 1)])
 def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
     """The hand-written loops, forced for every shape (no BLAS), on each instruction set:
     forward and input gradients over whole blocks of samples and a partial last block

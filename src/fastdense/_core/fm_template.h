@@ -266,6 +266,21 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
         }
         return;
     }
+    if (n_out == 1) {           /* one output (a regression head): one pass over the inputs */
+        db[0] = FD(fd_sum)(d, n);
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T *restrict ak = a + k * n;
+            dw[k] = FD(fd_dot)(ak, d, n);
+            if (!da) continue;
+            const T wk = w[k];
+            T *restrict dak = da + k * n;
+            if (relu_a)
+                for (ptrdiff_t i = 0; i < n; i++) dak[i] = ak[i] > 0 ? wk * d[i] : (T)0;
+            else
+                for (ptrdiff_t i = 0; i < n; i++) dak[i] = wk * d[i];
+        }
+        return;
+    }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
 #if FD_VECTOR_EXT
     if (n_out >= FD_OUTER_MIN_OUT) {

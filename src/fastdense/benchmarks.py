@@ -15,9 +15,10 @@ call) and the **median of the pairwise ratios** reference / fastdense over ≥ 5
 Absolute times on a shared 2-core machine drift; the ratios, measured side by side, are
 the figures that mean something. Each timed run builds its model beforehand (untimed), so
 every run of a training workload does identical work; the garbage collector is off while
-a run is timed, and each timed run starts after a 0.3 s pause (``--settle``): the previous
-system's OpenBLAS / OpenMP threads keep spinning for a while after their last call, and on
-2 cores that slowed the next BLAS-bound run by 30–100 %. A full run takes about 4–6
+a run is timed, and each timed run starts after a 0.3 s pause (``--settle``) and one
+untimed run of the same system: the previous system's OpenBLAS / OpenMP threads keep
+spinning for a while after their last call, and on 2 cores that slowed the next BLAS-bound
+run by 30–100 %; the untimed run makes the timed one start warm again after the pause. A full run takes about 4–6
 minutes with both peers, plus 1.5–2.5 minutes for ``--sweep``. Figures whose pairwise
 ratios spread more than 1.5× are flagged as noisy under the table.
 
@@ -118,17 +119,22 @@ class Case:
     notes: dict = field(default_factory=dict)
 
 
-def _timed(run: Callable[[], dict | None], settle: float = 0.0) -> tuple[float, dict | None]:
+def _timed(run: Callable[[], dict | None], settle: float = 0.0,
+           warm_up: Callable[[], dict | None] | None = None) -> tuple[float, dict | None]:
     """Seconds taken by ``run()`` (and what it returned), with the garbage collector off.
 
     ``settle`` seconds of sleep come first: an OpenBLAS (or OpenMP) pool keeps its threads
     spinning for a while after its last call, and on 2 cores the spinning threads of the
     previous system's pool (NumPy's and SciPy's OpenBLAS are two pools) slowed the next
-    system's BLAS-bound run by 30–100 % when it started at once.
+    system's BLAS-bound run by 30–100 % when it started at once. ``warm_up()`` (an
+    identical run, untimed) then follows the pause, so the timed run starts warm: after
+    the pause alone, a 3 ms ``seed`` fit measured about 8–15 % slower than back to back.
     """
     gc.collect()
     if settle > 0:
         time.sleep(settle)
+    if warm_up is not None:
+        warm_up()
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -168,7 +174,10 @@ def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool = True,
     facts = {}
     for _ in range(pairs):
         for name in list(cases):
-            result = attempt(name, lambda: _timed(cases[name].prepare(), settle))
+            # after a pause, one untimed run of the same system warms it again
+            result = attempt(name, lambda: _timed(cases[name].prepare(), settle,
+                                                  cases[name].prepare() if settle > 0
+                                                  else None))
             if result is None:
                 raw.pop(name, None)
                 continue

@@ -132,11 +132,38 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
         }                                                                            \
         for (int p_ = 0; p_ < (L); p_++) v[p_] = w_[p_];                             \
     }
+/* 16 × 16 floats: the classic AVX-512 sequence instead of the perfect shuffle, whose
+ * masks the compiler emits as in-lane unpacks (rounds 1–2) and 128-bit block shuffles
+ * (rounds 3–4) rather than the slower two-source lane permutes. */
 FD_INLINE void fd_transpose_f16(fd_f16 *v)
 {
-    const fd_i16 lo = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23};
-    const fd_i16 hi = {8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    FD_TRANSPOSE_ROUNDS(fd_f16, 16)
+    const fd_i16 ulps = {0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29};
+    const fd_i16 uhps = {2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31};
+    const fd_i16 ulpd = {0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29};
+    const fd_i16 uhpd = {2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31};
+    const fd_i16 s88 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const fd_i16 sdd = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
+    fd_f16 t[16];
+    int p, b, i;
+    for (p = 0; p < 8; p++) {
+        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulps);
+        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhps);
+    }
+    for (b = 0; b < 16; b += 4) {
+        v[b] = __builtin_shuffle(t[b], t[b + 2], ulpd);
+        v[b + 1] = __builtin_shuffle(t[b], t[b + 2], uhpd);
+        v[b + 2] = __builtin_shuffle(t[b + 1], t[b + 3], ulpd);
+        v[b + 3] = __builtin_shuffle(t[b + 1], t[b + 3], uhpd);
+    }
+    for (b = 0; b < 16; b += 8)
+        for (i = 0; i < 4; i++) {
+            t[b + i] = __builtin_shuffle(v[b + i], v[b + 4 + i], s88);
+            t[b + 4 + i] = __builtin_shuffle(v[b + i], v[b + 4 + i], sdd);
+        }
+    for (i = 0; i < 8; i++) {
+        v[i] = __builtin_shuffle(t[i], t[8 + i], s88);
+        v[8 + i] = __builtin_shuffle(t[i], t[8 + i], sdd);
+    }
 }
 FD_INLINE void fd_transpose_f8(fd_f8 *v)
 {

@@ -167,8 +167,27 @@ FD_INLINE void fd_transpose_f16(fd_f16 *v)
 }
 FD_INLINE void fd_transpose_f8(fd_f8 *v)
 {
-    const fd_i8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
-    FD_TRANSPOSE_ROUNDS(fd_f8, 8)
+    /* in-lane unpacks, then 128-bit halves: what AVX2 does without cross-lane permutes */
+    const fd_i8 ulps = {0, 8, 1, 9, 4, 12, 5, 13}, uhps = {2, 10, 3, 11, 6, 14, 7, 15};
+    const fd_i8 ulpd = {0, 1, 8, 9, 4, 5, 12, 13}, uhpd = {2, 3, 10, 11, 6, 7, 14, 15};
+    const fd_i8 p20 = {0, 1, 2, 3, 8, 9, 10, 11}, p31 = {4, 5, 6, 7, 12, 13, 14, 15};
+    fd_f8 t[8];
+    int p, b, i;
+    for (p = 0; p < 4; p++) {
+        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulps);
+        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhps);
+    }
+    for (b = 0; b < 8; b += 4) {
+        v[b] = __builtin_shuffle(t[b], t[b + 2], ulpd);
+        v[b + 1] = __builtin_shuffle(t[b], t[b + 2], uhpd);
+        v[b + 2] = __builtin_shuffle(t[b + 1], t[b + 3], ulpd);
+        v[b + 3] = __builtin_shuffle(t[b + 1], t[b + 3], uhpd);
+    }
+    for (i = 0; i < 4; i++) {
+        t[i] = __builtin_shuffle(v[i], v[4 + i], p20);
+        t[4 + i] = __builtin_shuffle(v[i], v[4 + i], p31);
+    }
+    for (i = 0; i < 8; i++) v[i] = t[i];
 }
 FD_INLINE void fd_transpose_f4(fd_f4 *v)
 {
@@ -177,13 +196,42 @@ FD_INLINE void fd_transpose_f4(fd_f4 *v)
 }
 FD_INLINE void fd_transpose_d8(fd_d8 *v)
 {
-    const fd_l8 lo = {0, 8, 1, 9, 2, 10, 3, 11}, hi = {4, 12, 5, 13, 6, 14, 7, 15};
-    FD_TRANSPOSE_ROUNDS(fd_d8, 8)
+    /* in-lane unpacks, then 128-bit block shuffles (as for fd_transpose_f16) */
+    const fd_l8 ulpd = {0, 8, 2, 10, 4, 12, 6, 14}, uhpd = {1, 9, 3, 11, 5, 13, 7, 15};
+    const fd_l8 s88 = {0, 1, 8, 9, 4, 5, 12, 13}, sdd = {2, 3, 10, 11, 6, 7, 14, 15};
+    const fd_l8 h_lo = {0, 1, 2, 3, 8, 9, 10, 11}, h_hi = {4, 5, 6, 7, 12, 13, 14, 15};
+    fd_d8 t[8];
+    int p, b, i;
+    for (p = 0; p < 4; p++) {
+        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulpd);
+        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhpd);
+    }
+    for (b = 0; b < 8; b += 4)
+        for (i = 0; i < 2; i++) {
+            v[b + i] = __builtin_shuffle(t[b + i], t[b + 2 + i], s88);
+            v[b + 2 + i] = __builtin_shuffle(t[b + i], t[b + 2 + i], sdd);
+        }
+    for (i = 0; i < 4; i++) {
+        t[i] = __builtin_shuffle(v[i], v[4 + i], h_lo);
+        t[4 + i] = __builtin_shuffle(v[i], v[4 + i], h_hi);
+    }
+    for (i = 0; i < 8; i++) v[i] = t[i];
 }
 FD_INLINE void fd_transpose_d4(fd_d4 *v)
 {
-    const fd_l4 lo = {0, 4, 1, 5}, hi = {2, 6, 3, 7};
-    FD_TRANSPOSE_ROUNDS(fd_d4, 4)
+    /* in-lane unpacks, then 128-bit halves */
+    const fd_l4 ulpd = {0, 4, 2, 6}, uhpd = {1, 5, 3, 7};
+    const fd_l4 h_lo = {0, 1, 4, 5}, h_hi = {2, 3, 6, 7};
+    fd_d4 t[4];
+    int p, i;
+    for (p = 0; p < 2; p++) {
+        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulpd);
+        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhpd);
+    }
+    for (i = 0; i < 2; i++) {
+        v[i] = __builtin_shuffle(t[i], t[2 + i], h_lo);
+        v[2 + i] = __builtin_shuffle(t[i], t[2 + i], h_hi);
+    }
 }
 FD_INLINE void fd_transpose_d2(fd_d2 *v)
 {

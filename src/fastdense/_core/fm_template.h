@@ -283,7 +283,9 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
 #if FD_VECTOR_EXT
-    if (n_out >= FD_OUTER_MIN_OUT) {
+    /* outer products: on AVX-512 for any width from FD_OUTER_MIN_OUT outputs, on narrower
+     * vectors while the outputs fit in one (beyond, the transposing sums measured faster) */
+    if (n_out >= FD_OUTER_MIN_OUT && (vbytes == 64 || n_out * (ptrdiff_t)sizeof(T) <= vbytes)) {
         if (vbytes == 64) FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
         else if (vbytes == 32) FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, n_out);
         else FD(fm_param_grads_outer_16)(a, d, dw, db, n, n_in, n_out);

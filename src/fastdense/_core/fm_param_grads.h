@@ -91,6 +91,8 @@ WG_OUTER(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *
     ptrdiff_t q, s, k;
     for (ptrdiff_t j0 = 0; j0 < n_out; j0 += WG_LANES) {
         const ptrdiff_t nj = n_out - j0 < WG_LANES ? n_out - j0 : WG_LANES;
+        const T *rowp[WG_LANES];
+        for (q = 0; q < WG_LANES; q++) rowp[q] = d + (j0 + (q < nj ? q : 0)) * n;
         for (ptrdiff_t k0 = 0; k0 < n_in; k0 += WG_KROWS) {
             const ptrdiff_t nk = n_in - k0 < WG_KROWS ? n_in - k0 : WG_KROWS;
             const int with_db = k0 == 0;
@@ -99,13 +101,13 @@ WG_OUTER(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *
                 const ptrdiff_t cnt = n - i0 < WG_LANES ? n - i0 : WG_LANES;
                 /* rows j0 … j0 + nj − 1 of D (missing rows repeat row j0: their lanes are
                  * never stored), samples i0 … i0 + cnt − 1 (missing samples are 0) */
-                for (q = 0; q < WG_LANES; q++) {
-                    const T *restrict src = d + (j0 + (q < nj ? q : 0)) * n + i0;
-                    if (cnt == WG_LANES) {
-                        memcpy(&dt[q], src, sizeof(WG_VT));
-                    } else {
+                if (cnt == WG_LANES) {
+                    for (q = 0; q < WG_LANES; q++)
+                        memcpy(&dt[q], rowp[q] + i0, sizeof(WG_VT));
+                } else {
+                    for (q = 0; q < WG_LANES; q++) {
                         for (s = 0; s < WG_LANES; s++)  /* constant trip: no memcpy call */
-                            buf[s] = s < cnt ? src[s] : (T)0;
+                            buf[s] = s < cnt ? rowp[q][i0 + s] : (T)0;
                         memcpy(&dt[q], buf, sizeof(WG_VT));
                     }
                 }

@@ -184,3 +184,28 @@ def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
     finally:
         dense.set_blas_mode(previous)
         dense.set_isa(best)
+
+
+@pytest.mark.parametrize("n_out", range(1, 18))
+def test_every_narrow_width_matches_numpy_on_every_isa(rng, n_out):
+    """Float layers of 2 to 16 outputs run code compiled for their exact width; each width,
+    around it, on each instruction set, over whole and partial blocks of samples."""
+    n, n_in = 37, 7
+    x, w, dy = arrays(rng, np.float32, (n, n_in), (n_in, n_out), (n, n_out))
+    x = np.maximum(x, 0)
+    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
+    previous, best = dense.set_blas_mode("never"), dense.set_isa(None)
+    try:
+        for isa in ("base", "avx2", "avx512"):
+            dense.set_isa(isa)
+            dw, db = np.empty((n_in, n_out), np.float32), np.empty(n_out, np.float32)
+            dxt = np.empty((n_in, n), np.float32)
+            dense.dense_backward_checked(np.ascontiguousarray(x.T), w,
+                                         np.ascontiguousarray(dy.T), dw, db, dxt, True)
+            np.testing.assert_allclose(dw, x64.T @ dy64, **tol(np.float32, np.sqrt(n)))
+            np.testing.assert_allclose(db, dy64.sum(axis=0), **tol(np.float32, np.sqrt(n)))
+            np.testing.assert_allclose(dxt.T, (dy64 @ w64.T) * (x64 > 0),
+                                       **tol(np.float32, np.sqrt(n_out)))
+    finally:
+        dense.set_blas_mode(previous)
+        dense.set_isa(best)

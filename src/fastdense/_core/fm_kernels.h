@@ -22,6 +22,13 @@
 /* (FD_X86_DISPATCH is defined in fd_isa.h.) */
 /* Layers with at least this many outputs get their weight gradients by outer products
  * (fm_param_grads_outer_*), the others by transposing sums (fm_param_grads_*). */
+/* Width lists for switch statements that give narrow float layers code compiled for their
+ * exact number of outputs (loops fully unrolled, addresses folded): shape specialisation,
+ * as a JIT would do, for the widths where it measured worth it (2-16). */
+#define FD_WIDTHS_2_4(X) X(2) X(3) X(4)
+#define FD_WIDTHS_5_8(X) X(5) X(6) X(7) X(8)
+#define FD_WIDTHS_9_16(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
+#define FD_WIDTHS_5_16(X) FD_WIDTHS_5_8(X) FD_WIDTHS_9_16(X)
 #ifndef FD_OUTER_MIN_OUT
 #define FD_OUTER_MIN_OUT 5
 #endif

@@ -286,9 +286,26 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     /* outer products: on AVX-512 for any width from FD_OUTER_MIN_OUT outputs, on narrower
      * vectors while the outputs fit in one (beyond, the transposing sums measured faster) */
     if (n_out >= FD_OUTER_MIN_OUT && (vbytes == 64 || n_out * (ptrdiff_t)sizeof(T) <= vbytes)) {
-        if (vbytes == 64) FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
+        /* float layers up to a vector of outputs run code compiled for their exact width */
+#define FD_OUTER_CASE(c) case c: FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, c); break;
+#define FD_OUTER_CASE32(c) case c: FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, c); break;
+        if (vbytes == 64 && sizeof(T) == 4) {
+            switch (n_out) {
+            FD_WIDTHS_5_16(FD_OUTER_CASE)
+            default: FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
+            }
+        }
+        else if (vbytes == 64) FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
+        else if (vbytes == 32 && sizeof(T) == 4) {
+            switch (n_out) {
+            FD_WIDTHS_5_8(FD_OUTER_CASE32)
+            default: FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, n_out);
+            }
+        }
         else if (vbytes == 32) FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, n_out);
         else FD(fm_param_grads_outer_16)(a, d, dw, db, n, n_in, n_out);
+#undef FD_OUTER_CASE
+#undef FD_OUTER_CASE32
     }
     else if (vbytes == 64) FD(fm_param_grads_64)(a, d, dw, db, n, n_in, n_out);
     else if (vbytes == 32) FD(fm_param_grads_32)(a, d, dw, db, n, n_in, n_out);
@@ -299,7 +316,17 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
 #endif
     if (!da) return;
     ptrdiff_t i0 = n - n % CHUNK, u;
-    FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
+#define FD_DGRAD_CASE(c) case c: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, c, relu_a); break;
+    if (sizeof(T) == 4) {       /* float, 2 to 16 outputs: compiled for the exact width */
+        switch (n_out) {
+        FD_WIDTHS_2_4(FD_DGRAD_CASE)
+        FD_WIDTHS_5_8(FD_DGRAD_CASE)
+        FD_WIDTHS_9_16(FD_DGRAD_CASE)
+        default: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
+        }
+    }
+    else FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
+#undef FD_DGRAD_CASE
     if (i0 == n) return;
     if (n_in <= TAIL_MAX && n_out <= TAIL_MAX) {        /* the last block, zero-padded */
         T ta[TAIL_MAX * (128 / sizeof(T))], td[TAIL_MAX * (128 / sizeof(T))];

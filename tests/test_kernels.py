@@ -188,8 +188,9 @@ def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
 
 @pytest.mark.parametrize("n_out", range(1, 18))
 def test_every_narrow_width_matches_numpy_on_every_isa(rng, n_out):
-    """Float layers of 2 to 16 outputs run code compiled for their exact width; each width,
-    around it, on each instruction set, over whole and partial blocks of samples."""
+    """Float layers of 2 to 16 outputs run code compiled for their exact width, and the
+    forward takes outputs eight, four and one at a time; each width, on each instruction
+    set, over whole and partial blocks of samples."""
     n, n_in = 37, 7
     x, w, dy = arrays(rng, np.float32, (n, n_in), (n_in, n_out), (n, n_out))
     x = np.maximum(x, 0)
@@ -200,6 +201,9 @@ def test_every_narrow_width_matches_numpy_on_every_isa(rng, n_out):
             dense.set_isa(isa)
             dw, db = np.empty((n_in, n_out), np.float32), np.empty(n_out, np.float32)
             dxt = np.empty((n_in, n), np.float32)
+            z = np.empty((n_out, n), np.float32)
+            dense.dense_forward_checked(np.ascontiguousarray(x.T), w, w[1], z, False)
+            np.testing.assert_allclose(z.T, x64 @ w64 + w64[1], **tol(np.float32, np.sqrt(n_in)))
             dense.dense_backward_checked(np.ascontiguousarray(x.T), w,
                                          np.ascontiguousarray(dy.T), dw, db, dxt, True)
             np.testing.assert_allclose(dw, x64.T @ dy64, **tol(np.float32, np.sqrt(n)))

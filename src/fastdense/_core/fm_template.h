@@ -66,7 +66,28 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
     ptrdiff_t i0 = 0, u;
     for (; i0 < end; i0 += CHUNK) {
         ptrdiff_t j = 0;
-        /* four outputs at a time: four independent chains of multiply-adds per input */
+        /* eight outputs at a time (then four, then one): each input row loaded once per
+         * block feeds eight independent chains of multiply-adds */
+        for (; j + 8 <= n_out; j += 8) {
+            T acc[8][128 / sizeof(T)];
+            for (int q = 0; q < 8; q++)
+                for (u = 0; u < CHUNK; u++) acc[q][u] = b[j + q];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T *restrict wk = w + k * n_out + j;
+                const T *restrict ak = a + k * n + i0;
+                for (int q = 0; q < 8; q++) {
+                    const T wq = wk[q];
+                    for (u = 0; u < CHUNK; u++) acc[q][u] += wq * ak[u];
+                }
+            }
+            for (int q = 0; q < 8; q++) {
+                T *restrict zq = z + (j + q) * n + i0;
+                if (relu)
+                    for (u = 0; u < CHUNK; u++) zq[u] = acc[q][u] < 0 ? (T)0 : acc[q][u];
+                else
+                    for (u = 0; u < CHUNK; u++) zq[u] = acc[q][u];
+            }
+        }
         for (; j + 4 <= n_out; j += 4) {
             T acc0[128 / sizeof(T)], acc1[128 / sizeof(T)];
             T acc2[128 / sizeof(T)], acc3[128 / sizeof(T)];

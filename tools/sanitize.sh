@@ -25,7 +25,7 @@ tests=("$@")
 if [ ${#tests[@]} -eq 0 ]; then
     tests=(tests/test_kernels.py tests/test_gradients.py tests/test_model.py
            tests/test_agreement.py tests/test_divergence.py tests/test_fuzz.py
-           tests/test_optimizers.py)
+           tests/test_optimizers.py tests/test_shuffle.py)
 fi
 LD_PRELOAD="$asan:$ubsan" PYTHONPATH="$work/src" python -m pytest -q -p no:cacheprovider \
     "${tests[@]}"

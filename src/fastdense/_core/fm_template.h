@@ -304,9 +304,11 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     }
     /* vbytes, the instruction set's vector width, is a constant in each instantiation */
 #if FD_VECTOR_EXT
-    /* outer products: on AVX-512 for any width from FD_OUTER_MIN_OUT outputs, on narrower
-     * vectors while the outputs fit in one (beyond, the transposing sums measured faster) */
-    if (n_out >= FD_OUTER_MIN_OUT && (vbytes == 64 || n_out * (ptrdiff_t)sizeof(T) <= vbytes)) {
+    /* outer products: on AVX-512 for any width from FD_OUTER_MIN_OUT outputs; on narrower
+     * vectors while the outputs fit in two (float) or one (double) of them (beyond, the
+     * transposing sums measured faster) */
+    if (n_out >= FD_OUTER_MIN_OUT
+        && (vbytes == 64 || n_out * (ptrdiff_t)sizeof(T) <= (sizeof(T) == 4 ? 2 : 1) * vbytes)) {
         /* float layers up to a vector of outputs run code compiled for their exact width */
 #define FD_OUTER_CASE(c) case c: FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, c); break;
 #define FD_OUTER_CASE32(c) case c: FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, c); break;
@@ -319,7 +321,7 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
         else if (vbytes == 64) FD(fm_param_grads_outer_64)(a, d, dw, db, n, n_in, n_out);
         else if (vbytes == 32 && sizeof(T) == 4) {
             switch (n_out) {
-            FD_WIDTHS_5_8(FD_OUTER_CASE32)
+            FD_WIDTHS_5_16(FD_OUTER_CASE32)
             default: FD(fm_param_grads_outer_32)(a, d, dw, db, n, n_in, n_out);
             }
         }

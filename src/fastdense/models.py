@@ -234,6 +234,9 @@ class Sequential:
         batch_losses = np.empty(n_batches)
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
+        # (bound once: the loop below runs once an epoch, and small epochs take microseconds)
+        rng, train_epoch, record = self._rng, net.train_epoch, history.record
+        shuffled_range, stop_requested = _train.shuffled_range, _train.stop_requested
         net.claim()     # for the whole fit: no other thread slips in between epochs
         try:
             with _deferred_ctrl_c():
@@ -242,13 +245,13 @@ class Sequential:
                         cb.on_epoch_begin(epoch, None)
                     if shuffle:     # = self._rng.permutation(n), without a new array each epoch
                         if fast_shuffle:
-                            _train.shuffled_range(order, self._rng)
+                            shuffled_range(order, rng)
                         else:
                             np.copyto(order, ordered)
-                            self._rng.shuffle(order)
+                            rng.shuffle(order)
                     lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
-                    loss, done, stop = net.train_epoch(xa, ya, order, bs, config, state, lrs,
-                                                       opt.iterations + 1, batch_losses)
+                    loss, done, stop = train_epoch(xa, ya, order, bs, config, state, lrs,
+                                                   opt.iterations + 1, batch_losses)
                     opt.iterations += done
                     if stop == "diverged":
                         raise DivergenceError(epoch, done, history)
@@ -259,10 +262,10 @@ class Sequential:
                         logs["val_loss"] = self._mse(xv, yv)
                     for cb in callbacks:
                         cb.on_epoch_end(epoch, logs)
-                    history.record(epoch, logs)
+                    record(epoch, logs)
                     if verbose:
                         print(progress_line(epoch, epochs, logs), flush=True)
-                    if _train.stop_requested():     # Ctrl-C during the bookkeeping
+                    if stop_requested():            # Ctrl-C during the bookkeeping
                         raise KeyboardInterrupt
                     if self.stop_training:
                         break

@@ -213,3 +213,19 @@ def test_every_narrow_width_matches_numpy_on_every_isa(rng, n_out):
     finally:
         dense.set_blas_mode(previous)
         dense.set_isa(best)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 15, 16, 17, 1000, 70001])
+def test_all_finite_checked_finds_every_nan_and_inf(dtype, size):
+    """The compiled finiteness check (X and y's validation) against np.isfinite, with the
+    bad value at each end and in the middle, below and above the size that releases the
+    GIL."""
+    x = np.linspace(-1e30, 1e30, size).astype(dtype)
+    assert dense.all_finite_checked(x) is True
+    for bad in (np.nan, np.inf, -np.inf):
+        for at in {0, size // 2, size - 1}:
+            y = x.copy()
+            y[at] = bad
+            assert dense.all_finite_checked(y) is bool(np.isfinite(y).all()) is False
+    assert dense.all_finite_checked(np.empty(0, dtype)) is True

@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from ._core import dense as _dense
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -31,7 +33,7 @@ def as_float_array(a, dtype: np.dtype, name: str, *, check_finite: bool = True) 
         raise TypeError(
             f"{name} must hold real numbers (float, int or bool), got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    if check_finite and arr.size and not np.isfinite(arr).all():
+    if check_finite and arr.size and not _dense.all_finite_checked(arr.reshape(-1)):
         raise ValueError(f"{name} contains NaN or Inf")
     return arr
 

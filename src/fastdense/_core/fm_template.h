@@ -239,6 +239,13 @@ FD(fm_param_grads_plain)(const T *restrict a, const T *restrict d, T *restrict d
 }
 #endif
 
+/* D ← D ⊙ [A > 0] elementwise (A a ReLU's output, so A > 0 exactly where it passed). */
+FD_INLINE void
+FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
+{
+    for (ptrdiff_t i = 0; i < size; i++) d[i] = a[i] > 0 ? d[i] : (T)0;
+}
+
 /* dA = (W·D) ⊙ [A > 0] (mask when relu_a) for the whole blocks of CHUNK samples in
  * [0, end) (row stride n): per input k, a sum over the outputs along the batch. */
 FD_INLINE void
@@ -295,10 +302,15 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
             if (!da) continue;
             const T wk = w[k];
             T *restrict dak = da + k * n;
-            if (relu_a)
-                for (ptrdiff_t i = 0; i < n; i++) dak[i] = ak[i] > 0 ? wk * d[i] : (T)0;
-            else
+            if (relu_a && vbytes == 64) {  /* one pass of masked multiplies */
+                for (ptrdiff_t i = 0; i < n; i++) {
+                    const T v = wk * d[i];
+                    dak[i] = ak[i] > 0 ? v : (T)0;
+                }
+            } else {                    /* (without AVX-512 the select would stay scalar) */
                 for (ptrdiff_t i = 0; i < n; i++) dak[i] = wk * d[i];
+                if (relu_a) FD(relu_mask_body)(dak, ak, n);
+            }
         }
         return;
     }
@@ -401,12 +413,6 @@ FD(fm_row_sums_body)(const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdi
     for (ptrdiff_t j = 0; j < rows; j++) out[j] = FD(fd_sum)(d + j * n, n);
 }
 
-/* D ← D ⊙ [A > 0] elementwise (A a ReLU's output, so A > 0 exactly where it passed). */
-FD_INLINE void
-FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
-{
-    for (ptrdiff_t i = 0; i < size; i++) d[i] = a[i] > 0 ? d[i] : (T)0;
-}
 
 /* *ok = 1 when no value of x is NaN or ±Inf (v − v is 0 exactly for finite v), else 0.
  * An integer OR of the tests, so the loop vectorises without reassociating a float sum. */

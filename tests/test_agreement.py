@@ -105,3 +105,18 @@ def test_every_instruction_set_follows_the_reference(rng, isa, dtype, rtol):
                                        atol=rtol)
     finally:
         dense.set_isa(best)
+
+
+@pytest.mark.parametrize("dtype,rtol", [("float64", 1e-10), ("float32", 1e-4)])
+def test_a_large_plain_sgd_model_follows_the_reference(rng, dtype, rtol):
+    """Over 65 536 parameters, plain SGD goes to BLAS's axpy and the divergence check
+    through BLAS's Σ|g|: training still follows the reference."""
+    fast, slow = pair([300, 256, 2], ["relu", None], dtype, seed=4, lr=0.01)
+    assert sum(w.size for w in fast.get_weights()) > 65536
+    x = rng.standard_normal((97, 300))
+    y = rng.standard_normal((97, 2))
+    hf = fast.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    hs = slow.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    np.testing.assert_allclose(hf.history["loss"], hs.history["loss"], rtol=rtol)
+    for a, b in zip(fast.get_weights(), slow.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max())

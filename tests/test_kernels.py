@@ -229,3 +229,34 @@ def test_all_finite_checked_finds_every_nan_and_inf(dtype, size):
             y[at] = bad
             assert dense.all_finite_checked(y) is bool(np.isfinite(y).all()) is False
     assert dense.all_finite_checked(np.empty(0, dtype)) is True
+
+
+def test_this_blas_sum_carries_nan_and_inf():
+    """The divergence check's shortcut (a finite Σ|g| through BLAS proves g finite) is
+    trusted only where the import-time check passed; this machine's BLAS passes it."""
+    assert dense.asum_carries_non_finite()
+    previous = dense.use_blas_finite_check(True)
+    assert previous is True
+    dense.use_blas_finite_check(previous)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shortcut", [True, False])
+def test_gradient_check_is_exact_with_or_without_the_blas_sum(dtype, shortcut):
+    """Below and above the size where BLAS's Σ|g| comes first: every NaN or ±Inf is found,
+    and finite values whose sum overflows are still finite."""
+    previous = dense.use_blas_finite_check(shortcut)
+    try:
+        for n in (1000, 70000, 1 << 17):
+            g = np.linspace(-1, 1, n).astype(dtype)
+            assert dense.grads_finite_checked(g) is True
+            for bad in (np.nan, np.inf, -np.inf):
+                for at in (0, n // 2, n - 1):
+                    h = g.copy()
+                    h[at] = bad
+                    assert dense.grads_finite_checked(h) is False
+            huge = np.full(n, np.finfo(dtype).max / 4, dtype)
+            assert np.isinf(dense.asum_checked(huge))       # the sum overflows …
+            assert dense.grads_finite_checked(huge) is True  # … the values are finite
+    finally:
+        dense.use_blas_finite_check(previous)

@@ -19,3 +19,5 @@ cdef void gather_rows_t(floating* dst, const floating* src, const Py_ssize_t* ro
 cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcept nogil
 
 cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil
+
+cdef bint grads_finite(const floating* x, Py_ssize_t size) noexcept nogil

@@ -13,7 +13,9 @@ AVX-512 and chosen at run time (`set_isa`).
 """
 from cython cimport floating
 
-from fastdense._core.blas cimport gemm_rm
+from fastdense._core.blas cimport asum, gemm_rm
+
+import numpy as np
 
 cdef extern from "fm_kernels.h" nogil:
     int FD_ISA_BASE, FD_ISA_AVX2, FD_ISA_AVX512
@@ -233,6 +235,75 @@ def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, 
     with nogil:
         dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], dap,
                        n, n_in, n_out, relu_a, False)
+
+
+# Large gradients are checked through BLAS's Σ|x| first: NaN and ±Inf carry through a
+# sum, so a finite Σ|x| proves every value finite, and only a non-finite one (divergence,
+# or finite values whose sum overflows) needs the exact pass. OpenBLAS spreads it over its
+# threads: 669 k floats in 10.5 µs against 26 µs for the exact single-thread pass. That a
+# NaN or Inf anywhere reaches the sum is checked once at import (asum_carries_non_finite);
+# a BLAS that fails the check is never trusted with it.
+cdef enum:
+    ASUM_MIN = 1 << 16
+cdef bint _asum_ok = False
+
+
+cdef bint grads_finite(const floating* x, Py_ssize_t size) noexcept nogil:
+    """all_finite(x, size), proved by a finite Σ|x| where that is quicker (see above)."""
+    cdef double s
+    if size >= ASUM_MIN and _asum_ok:
+        s = asum(size, x)
+        if s - s == 0:
+            return True
+    return all_finite(x, size)
+
+
+def asum_checked(const floating[::1] x not None):
+    """Σ|x| through BLAS (for the import-time check and tests)."""
+    cdef double s = 0
+    if x.shape[0]:
+        with nogil:
+            s = asum(x.shape[0], &x[0])
+    return s
+
+
+def asum_carries_non_finite():
+    """Whether this BLAS's ?asum returns a non-finite sum for every placement of a NaN,
+    +Inf or −Inf tried (both precisions, lengths past its unrolling and threading), and a
+    finite one for finite data."""
+    for dtype in (np.float32, np.float64):
+        for n in (ASUM_MIN, 100003, 262144 + 17):
+            x = np.ones(n, dtype)
+            if not np.isfinite(asum_checked(x)):
+                return False
+            for bad in (np.nan, np.inf, -np.inf):
+                for at in (0, 1, 15, n // 3, n // 2 + 1, n - 17, n - 1):
+                    x[at] = bad
+                    if np.isfinite(asum_checked(x)):
+                        return False
+                    x[at] = 1
+    return True
+
+
+def grads_finite_checked(const floating[::1] x not None):
+    """grads_finite over x: the training loop's divergence check on a gradient (for tests)."""
+    cdef bint ok
+    with nogil:
+        ok = grads_finite(&x[0], x.shape[0]) if x.shape[0] else True
+    return ok
+
+
+def use_blas_finite_check(on):
+    """Enable (when the import-time check passed) or disable the Σ|x| shortcut; returns
+    whether it was in use. For tests and benchmarks."""
+    global _asum_ok
+    previous = _asum_ok
+    _asum_ok = bool(on) and _ASUM_TRUSTED
+    return previous
+
+
+_ASUM_TRUSTED = asum_carries_non_finite()
+_asum_ok = _ASUM_TRUSTED
 
 
 def all_finite_checked(const floating[::1] x not None):

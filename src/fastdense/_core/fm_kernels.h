@@ -139,9 +139,32 @@ FD_INLINE fd_d2 fd_tsum_d2(const fd_d2 *v)
         }                                                                            \
         for (int p_ = 0; p_ < (L); p_++) v[p_] = w_[p_];                             \
     }
-/* 16 × 16 floats: the classic AVX-512 sequence instead of the perfect shuffle, whose
- * masks the compiler emits as in-lane unpacks (rounds 1–2) and 128-bit block shuffles
- * (rounds 3–4) rather than the slower two-source lane permutes. */
+/* Rounds of the in-lane transposes below: shuffles of pairs of vectors from `src` into
+ * `dst` with the masks lo and hi (L vectors of L lanes):
+ *   ADJ: vectors 2p and 2p+1;  QUAD: b and b+2, b+1 and b+3 in each group of four;
+ *   HALF(d): b+i and b+d+i in each group of 2d. */
+#define FD_ROUND_ADJ(dst, src, L, lo, hi)                                            \
+    for (int p_ = 0; p_ < (L) / 2; p_++) {                                          \
+        dst[2 * p_] = __builtin_shuffle(src[2 * p_], src[2 * p_ + 1], lo);          \
+        dst[2 * p_ + 1] = __builtin_shuffle(src[2 * p_], src[2 * p_ + 1], hi);      \
+    }
+#define FD_ROUND_QUAD(dst, src, L, lo, hi)                                           \
+    for (int b_ = 0; b_ < (L); b_ += 4) {                                           \
+        dst[b_] = __builtin_shuffle(src[b_], src[b_ + 2], lo);                      \
+        dst[b_ + 1] = __builtin_shuffle(src[b_], src[b_ + 2], hi);                  \
+        dst[b_ + 2] = __builtin_shuffle(src[b_ + 1], src[b_ + 3], lo);              \
+        dst[b_ + 3] = __builtin_shuffle(src[b_ + 1], src[b_ + 3], hi);              \
+    }
+#define FD_ROUND_HALF(dst, src, L, d, lo, hi)                                        \
+    for (int b_ = 0; b_ < (L); b_ += 2 * (d))                                       \
+        for (int i_ = 0; i_ < (d); i_++) {                                          \
+            dst[b_ + i_] = __builtin_shuffle(src[b_ + i_], src[b_ + (d) + i_], lo);  \
+            dst[b_ + (d) + i_] = __builtin_shuffle(src[b_ + i_], src[b_ + (d) + i_], hi); \
+        }
+
+/* Square blocks of 16 floats (AVX-512), 8 floats (AVX2) and 8 or 4 doubles: in-lane
+ * unpacks first, then 128-bit block shuffles: masks the compiler emits as vunpck*,
+ * vshuff*x* and vperm2f128 rather than the slower two-source lane permutes. */
 FD_INLINE void fd_transpose_f16(fd_f16 *v)
 {
     const fd_i16 ulps = {0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29};
@@ -151,50 +174,21 @@ FD_INLINE void fd_transpose_f16(fd_f16 *v)
     const fd_i16 s88 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
     const fd_i16 sdd = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31};
     fd_f16 t[16];
-    int p, b, i;
-    for (p = 0; p < 8; p++) {
-        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulps);
-        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhps);
-    }
-    for (b = 0; b < 16; b += 4) {
-        v[b] = __builtin_shuffle(t[b], t[b + 2], ulpd);
-        v[b + 1] = __builtin_shuffle(t[b], t[b + 2], uhpd);
-        v[b + 2] = __builtin_shuffle(t[b + 1], t[b + 3], ulpd);
-        v[b + 3] = __builtin_shuffle(t[b + 1], t[b + 3], uhpd);
-    }
-    for (b = 0; b < 16; b += 8)
-        for (i = 0; i < 4; i++) {
-            t[b + i] = __builtin_shuffle(v[b + i], v[b + 4 + i], s88);
-            t[b + 4 + i] = __builtin_shuffle(v[b + i], v[b + 4 + i], sdd);
-        }
-    for (i = 0; i < 8; i++) {
-        v[i] = __builtin_shuffle(t[i], t[8 + i], s88);
-        v[8 + i] = __builtin_shuffle(t[i], t[8 + i], sdd);
-    }
+    FD_ROUND_ADJ(t, v, 16, ulps, uhps)
+    FD_ROUND_QUAD(v, t, 16, ulpd, uhpd)
+    FD_ROUND_HALF(t, v, 16, 4, s88, sdd)
+    FD_ROUND_HALF(v, t, 16, 8, s88, sdd)
 }
 FD_INLINE void fd_transpose_f8(fd_f8 *v)
 {
-    /* in-lane unpacks, then 128-bit halves: what AVX2 does without cross-lane permutes */
     const fd_i8 ulps = {0, 8, 1, 9, 4, 12, 5, 13}, uhps = {2, 10, 3, 11, 6, 14, 7, 15};
     const fd_i8 ulpd = {0, 1, 8, 9, 4, 5, 12, 13}, uhpd = {2, 3, 10, 11, 6, 7, 14, 15};
     const fd_i8 p20 = {0, 1, 2, 3, 8, 9, 10, 11}, p31 = {4, 5, 6, 7, 12, 13, 14, 15};
     fd_f8 t[8];
-    int p, b, i;
-    for (p = 0; p < 4; p++) {
-        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulps);
-        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhps);
-    }
-    for (b = 0; b < 8; b += 4) {
-        v[b] = __builtin_shuffle(t[b], t[b + 2], ulpd);
-        v[b + 1] = __builtin_shuffle(t[b], t[b + 2], uhpd);
-        v[b + 2] = __builtin_shuffle(t[b + 1], t[b + 3], ulpd);
-        v[b + 3] = __builtin_shuffle(t[b + 1], t[b + 3], uhpd);
-    }
-    for (i = 0; i < 4; i++) {
-        t[i] = __builtin_shuffle(v[i], v[4 + i], p20);
-        t[4 + i] = __builtin_shuffle(v[i], v[4 + i], p31);
-    }
-    for (i = 0; i < 8; i++) v[i] = t[i];
+    FD_ROUND_ADJ(t, v, 8, ulps, uhps)
+    FD_ROUND_QUAD(v, t, 8, ulpd, uhpd)
+    FD_ROUND_HALF(t, v, 8, 4, p20, p31)
+    for (int i = 0; i < 8; i++) v[i] = t[i];
 }
 FD_INLINE void fd_transpose_f4(fd_f4 *v)
 {
@@ -203,42 +197,22 @@ FD_INLINE void fd_transpose_f4(fd_f4 *v)
 }
 FD_INLINE void fd_transpose_d8(fd_d8 *v)
 {
-    /* in-lane unpacks, then 128-bit block shuffles (as for fd_transpose_f16) */
     const fd_l8 ulpd = {0, 8, 2, 10, 4, 12, 6, 14}, uhpd = {1, 9, 3, 11, 5, 13, 7, 15};
     const fd_l8 s88 = {0, 1, 8, 9, 4, 5, 12, 13}, sdd = {2, 3, 10, 11, 6, 7, 14, 15};
     const fd_l8 h_lo = {0, 1, 2, 3, 8, 9, 10, 11}, h_hi = {4, 5, 6, 7, 12, 13, 14, 15};
     fd_d8 t[8];
-    int p, b, i;
-    for (p = 0; p < 4; p++) {
-        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulpd);
-        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhpd);
-    }
-    for (b = 0; b < 8; b += 4)
-        for (i = 0; i < 2; i++) {
-            v[b + i] = __builtin_shuffle(t[b + i], t[b + 2 + i], s88);
-            v[b + 2 + i] = __builtin_shuffle(t[b + i], t[b + 2 + i], sdd);
-        }
-    for (i = 0; i < 4; i++) {
-        t[i] = __builtin_shuffle(v[i], v[4 + i], h_lo);
-        t[4 + i] = __builtin_shuffle(v[i], v[4 + i], h_hi);
-    }
-    for (i = 0; i < 8; i++) v[i] = t[i];
+    FD_ROUND_ADJ(t, v, 8, ulpd, uhpd)
+    FD_ROUND_HALF(v, t, 8, 2, s88, sdd)
+    FD_ROUND_HALF(t, v, 8, 4, h_lo, h_hi)
+    for (int i = 0; i < 8; i++) v[i] = t[i];
 }
 FD_INLINE void fd_transpose_d4(fd_d4 *v)
 {
-    /* in-lane unpacks, then 128-bit halves */
     const fd_l4 ulpd = {0, 4, 2, 6}, uhpd = {1, 5, 3, 7};
     const fd_l4 h_lo = {0, 1, 4, 5}, h_hi = {2, 3, 6, 7};
     fd_d4 t[4];
-    int p, i;
-    for (p = 0; p < 2; p++) {
-        t[2 * p] = __builtin_shuffle(v[2 * p], v[2 * p + 1], ulpd);
-        t[2 * p + 1] = __builtin_shuffle(v[2 * p], v[2 * p + 1], uhpd);
-    }
-    for (i = 0; i < 2; i++) {
-        v[i] = __builtin_shuffle(t[i], t[2 + i], h_lo);
-        v[2 + i] = __builtin_shuffle(t[i], t[2 + i], h_hi);
-    }
+    FD_ROUND_ADJ(t, v, 4, ulpd, uhpd)
+    FD_ROUND_HALF(v, t, 4, 2, h_lo, h_hi)
 }
 FD_INLINE void fd_transpose_d2(fd_d2 *v)
 {

@@ -430,30 +430,16 @@ FD_DISPATCHED(fm_forward,
              ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu),
             (a, w, b, z, n, n_in, n_out, relu))
 
-/* fm_backward: like FD_DISPATCHED, but each instantiation also gets its vector width. */
+/* fm_backward and gather_t: like FD_DISPATCHED, but each copy also gets its vector width. */
 #define FD_BWD_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \
                        T *restrict dw, T *restrict db, T *restrict da,                    \
                        ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
 #define FD_BWD_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, relu_a, vb)
-#if FD_X86_DISPATCH
-static void FD(fm_backward_base) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16); }
-__attribute__((target("avx2,fma")))
-static void FD(fm_backward_avx2) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(32); }
-__attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
-static void FD(fm_backward_avx512) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(64); }
-static void FD(fm_backward) FD_BWD_PARAMS
-{
-    switch (fd_isa) {
-    case FD_ISA_AVX512: FD(fm_backward_avx512)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
-    case FD_ISA_AVX2: FD(fm_backward_avx2)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
-    default: FD(fm_backward_base)(a, w, d, dw, db, da, n, n_in, n_out, relu_a); return;
-    }
-}
-#else
-static void FD(fm_backward) FD_BWD_PARAMS { FD(fm_backward_body) FD_BWD_ARGS(16); }
-#endif
+#define FD_BWD_CALL (a, w, d, dw, db, da, n, n_in, n_out, relu_a)
+FD_DISPATCHED_VB(fm_backward, FD_BWD_PARAMS, FD_BWD_CALL, FD_BWD_ARGS)
 #undef FD_BWD_PARAMS
 #undef FD_BWD_ARGS
+#undef FD_BWD_CALL
 
 /* dst (width × count, feature-major) = the rows `rows` (NULL: 0 … count − 1) of the
  * row-major src (src_rows × width): the shuffled batch's inputs, or predict's chunk. */
@@ -482,23 +468,7 @@ FD(gather_t_body)(T *restrict dst, const T *restrict src, const ptrdiff_t *restr
                       ptrdiff_t count, ptrdiff_t width, ptrdiff_t src_rows)
 #define FD_GT_ARGS(vb) (dst, src, rows, count, width, src_rows, vb)
 #define FD_GT_CALL (dst, src, rows, count, width, src_rows)
-#if FD_X86_DISPATCH
-static void FD(gather_t_base) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(16); }
-__attribute__((target("avx2,fma")))
-static void FD(gather_t_avx2) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(32); }
-__attribute__((target("avx512f,avx512vl,avx2,fma,prefer-vector-width=512")))
-static void FD(gather_t_avx512) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(64); }
-static void FD(gather_t) FD_GT_PARAMS
-{
-    switch (fd_isa) {
-    case FD_ISA_AVX512: FD(gather_t_avx512) FD_GT_CALL; return;
-    case FD_ISA_AVX2: FD(gather_t_avx2) FD_GT_CALL; return;
-    default: FD(gather_t_base) FD_GT_CALL; return;
-    }
-}
-#else
-static void FD(gather_t) FD_GT_PARAMS { FD(gather_t_body) FD_GT_ARGS(16); }
-#endif
+FD_DISPATCHED_VB(gather_t, FD_GT_PARAMS, FD_GT_CALL, FD_GT_ARGS)
 #undef FD_GT_PARAMS
 #undef FD_GT_ARGS
 #undef FD_GT_CALL

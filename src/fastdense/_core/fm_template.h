@@ -182,7 +182,6 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
                 if (u < r) z[j * n + i0 + u] = tz[j * CHUNK + u];
         return;
     }
-    if (i0 == n) return;
     for (ptrdiff_t j = 0; j < n_out; j++) {          /* the last, partial block */
         T *restrict zj = z + j * n;
         const T bj = b[j];

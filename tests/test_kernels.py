@@ -217,13 +217,17 @@ def test_all_finite_checked_finds_every_nan_and_inf(dtype, size):
     assert dense.all_finite_checked(np.empty(0, dtype)) is True
 
 
-def test_this_blas_sum_carries_nan_and_inf():
-    """The divergence check's shortcut (a finite Σ|g| through BLAS proves g finite) is
-    trusted only where the import-time check passed; this machine's BLAS passes it."""
-    assert dense.asum_carries_non_finite()
+def test_the_blas_sum_shortcut_is_used_only_where_it_carries_nan_and_inf():
+    """The divergence check's shortcut (a finite Σ|g| through BLAS proves g finite) can be
+    switched on only where the import-time check finds NaN and ±Inf reaching that sum."""
+    trusted = dense.asum_carries_non_finite()
     previous = dense.use_blas_finite_check(True)
-    assert previous is True
-    dense.use_blas_finite_check(previous)
+    try:
+        assert dense.use_blas_finite_check(True) is trusted
+        assert dense.use_blas_finite_check(False) is trusted
+        assert dense.use_blas_finite_check(True) is False
+    finally:
+        dense.use_blas_finite_check(previous)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

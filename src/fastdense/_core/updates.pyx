@@ -130,8 +130,15 @@ cdef extern from "update_kernels.h" nogil:
     void adagrad_step_d(double* p, const double* g, double* acc, Py_ssize_t n, double lr,
                         double eps, double wd, double pre, double cv, double post)
 
-ISA_NAMES = {"base": FD_ISA_BASE, "avx2": FD_ISA_AVX2, "avx512": FD_ISA_AVX512}
+from fastdense._core._isa import ISA_NAMES, name_of as _isa_name, select as _select_isa
+
+if (FD_ISA_BASE, FD_ISA_AVX2, FD_ISA_AVX512) != tuple(ISA_NAMES.values()):
+    raise ImportError("fd_isa.h's instruction set ids differ from fastdense._core._isa")
 fd_set_isa(-1)
+
+
+def _set_isa_id(int isa):
+    return fd_set_isa(isa)
 
 
 def set_isa(name=None):
@@ -139,15 +146,12 @@ def set_isa(name=None):
     the best this CPU has); a request above what the CPU supports is lowered to it.
     Returns the name in force. Separate from dense.set_isa. For tests and benchmarks; not
     thread-safe."""
-    if name is not None and name not in ISA_NAMES:
-        raise ValueError(f"unknown instruction set {name!r}: expected one of {list(ISA_NAMES)}")
-    got = fd_set_isa(-1 if name is None else ISA_NAMES[name])
-    return {v: k for k, v in ISA_NAMES.items()}[got]
+    return _select_isa(name, _set_isa_id)
 
 
 def get_isa():
     """The instruction set of the update loops now in force."""
-    return {v: k for k, v in ISA_NAMES.items()}[fd_isa]
+    return _isa_name(fd_isa)
 
 
 cdef void sgd_update(floating* p, const floating* g, floating lr,

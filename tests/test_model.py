@@ -274,7 +274,9 @@ def test_bad_input_raises_and_leaves_the_model_unchanged(case):
 @pytest.mark.parametrize("make", [
     lambda: fd.Dense(0),
     lambda: fd.Dense(-3),
-    lambda: fd.Dense(4, activation="tanh"),
+    lambda: fd.Dense(4, activation="swish"),
+    lambda: fd.Dense(4, activation=fd.activations.Activation("gelu", alpha=1.0)),
+    lambda: fd.Dense(4, kernel_regularizer="l3"),
     lambda: fd.Dense(4, input_shape=(3, 2)),
     lambda: fd.Sequential([fd.Dense(4, input_dim=3)], dtype="float16"),
     lambda: fd.Sequential([fd.Dense(4, input_dim=3)], dtype="int32"),

@@ -411,7 +411,7 @@ def test_an_object_array_is_refused_without_unpickling_it(saved):
 
 @pytest.mark.parametrize("where, value, message", [
     (("model", "layers", 0, "class_name"), "Conv2D", "unknown layer class 'Conv2D'"),
-    (("model", "layers", 1, "config", "activation"), "tanh", "unknown activation 'tanh'"),
+    (("model", "layers", 1, "config", "activation"), "swish", "unknown activation 'swish'"),
     (("model", "layers", 1, "config", "units"), -3, "units must be a positive integer"),
     (("model", "layers", 0, "config", "kernel"), "x", "unexpected keyword"),
     (("model", "class_name"), "Functional", "unknown model class 'Functional'"),

@@ -1,5 +1,6 @@
 """fastdense: dense neural networks trained on the CPU by Cython kernels."""
 from . import optimizers
+from . import activations, losses, metrics, regularizers
 from .layers import Dense
 from .errors import DivergenceError
 from .models import Sequential
@@ -11,4 +12,4 @@ __version__ = "0.1.0"
 
 __all__ = ["Dense", "Sequential", "DivergenceError", "optimizers", "set_num_threads", "get_num_threads",
            "__version__"]
-__all__ += ["load_model", "callbacks"]
+__all__ += ["load_model", "callbacks", "activations", "losses", "metrics", "regularizers"]

@@ -8,27 +8,31 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-ACTIVATIONS = ("linear", "relu")
+from . import activations as _activations
+from . import regularizers as _regularizers
+
+ACTIVATIONS = _activations.NAMES
 
 
 class Dense:
     """A fully connected layer: ``y = activation(x·W + b)``.
 
-    ``units`` is the output width, ``activation`` ``"relu"`` or ``"linear"``/``None``.
-    The first layer of a model names its input width with ``input_dim=`` or
-    ``input_shape=(d,)`` as in Keras.
+    ``units`` is the output width; ``activation`` a name of `ACTIVATIONS`, None (linear)
+    or a `fastdense.activations.Activation` with parameters (``Activation("gelu",
+    approximate=True)``); ``kernel_regularizer`` / ``bias_regularizer`` a
+    `fastdense.regularizers` L1/L2/L1L2 (or "l1", "l2"). The first layer of a model names
+    its input width with ``input_dim=`` or ``input_shape=(d,)`` as in Keras.
     """
 
-    def __init__(self, units: int, activation: str | None = None, *,
-                 input_dim: int | None = None, input_shape: Sequence[int] | None = None,
+    def __init__(self, units: int, activation: str | _activations.Activation | None = None,
+                 *, input_dim: int | None = None, input_shape: Sequence[int] | None = None,
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  name: str | None = None) -> None:
         self.units = _positive_int(units, "units")
-        if activation is None:
-            activation = "linear"
-        if not isinstance(activation, str) or activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {activation!r}: expected one of {ACTIVATIONS} or None")
-        self.activation = activation
+        self.activation_spec = _activations.get(activation)
+        self.activation = self.activation_spec.name
+        self.kernel_regularizer = _regularizers.get(kernel_regularizer)
+        self.bias_regularizer = _regularizers.get(bias_regularizer)
         if input_dim is not None and input_shape is not None:
             raise ValueError("give input_dim or input_shape, not both")
         if input_shape is not None:
@@ -41,13 +45,39 @@ class Dense:
         self.input_dim = None if input_dim is None else _positive_int(input_dim, "input_dim")
         self.name = name
 
+    @property
+    def activation_params(self) -> dict[str, Any]:
+        """The activation's parameters ({} for most; e.g. {"approximate": False})."""
+        return dict(self.activation_spec.params)
+
     def get_config(self) -> dict[str, Any]:
-        return {"units": self.units, "activation": self.activation,
-                "input_dim": self.input_dim, "name": self.name}
+        config: dict[str, Any] = {"units": self.units, "activation": self.activation,
+                                  "input_dim": self.input_dim, "name": self.name}
+        if self.activation_spec.params:
+            config["activation_params"] = self.activation_params
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            reg = getattr(self, key)
+            if reg is not None:
+                config[key] = reg.get_config()
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Dense:
+        config = dict(config)
+        params = config.pop("activation_params", None) or {}
+        act = config.pop("activation", None)
+        activation = _activations.Activation(act, **params) if isinstance(act, str) else act
+        return cls(activation=activation, **config)
 
     def __repr__(self) -> str:
         extra = f", input_dim={self.input_dim}" if self.input_dim is not None else ""
-        return f"Dense({self.units}, activation={self.activation!r}{extra})"
+        act = repr(self.activation) if not self.activation_spec.params or \
+            self.activation_spec == _activations.Activation(self.activation) \
+            else repr(self.activation_spec)
+        for key in ("kernel_regularizer", "bias_regularizer"):
+            if getattr(self, key) is not None:
+                extra += f", {key}={getattr(self, key)!r}"
+        return f"Dense({self.units}, activation={act}{extra})"
 
 
 def _positive_int(value: Any, what: str) -> int:

@@ -98,6 +98,9 @@ class Sequential:
         if not self.layers:
             raise ValueError("the model has no layers")
         sizes = [int(input_dim)] + [layer.units for layer in self.layers]
+        for layer in self.layers:
+            if layer.activation not in ("linear", "relu"):
+                raise ValueError(f"activation {layer.activation!r} is not compiled yet")
         relu = [layer.activation == "relu" for layer in self.layers]
         net = Network(sizes, relu, self.dtype)
         for W, b in zip(*[iter(net.views(net.params))] * 2):

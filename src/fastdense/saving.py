@@ -327,7 +327,7 @@ def _model_from_metadata(meta):
             raise _Refused(f"layer {i}: unknown layer class {layer.get('class_name')!r} "
                            "(fastdense has Dense)")
         try:
-            layers.append(Dense(**_dict(layer.get("config"), f"layer {i} config")))
+            layers.append(Dense.from_config(_dict(layer.get("config"), f"layer {i} config")))
         except (TypeError, ValueError) as exc:
             raise _Refused(f"layer {i}: {exc}") from None
     seed = spec.get("seed")

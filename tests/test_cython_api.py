@@ -30,21 +30,21 @@ def forward(const double[:, ::1] a, const double[:, ::1] w, const double[::1] b,
             double[:, ::1] z, bint relu):
     with nogil:
         dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0],
-                      a.shape[1], a.shape[0], w.shape[1], relu, False)
+                      a.shape[1], a.shape[0], w.shape[1], relu, 0.0, False)
 
 
 def forward_f(const float[:, ::1] a, const float[:, ::1] w, const float[::1] b,
               float[:, ::1] z, bint relu):
     with nogil:
         dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0],
-                      a.shape[1], a.shape[0], w.shape[1], relu, False)
+                      a.shape[1], a.shape[0], w.shape[1], relu, 0.0, False)
 
 
 def backward(const double[:, ::1] a, const double[:, ::1] w, const double[:, ::1] d,
              double[:, ::1] dw, double[::1] db, double[:, ::1] da):
     with nogil:
         dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], &da[0, 0],
-                       a.shape[1], a.shape[0], w.shape[1], False, False)
+                       a.shape[1], a.shape[0], w.shape[1], 0, 0.0, False)
 
 
 def mse(const double[:, ::1] yhat, const double[:, ::1] y, double[:, ::1] grad):

@@ -422,7 +422,7 @@ def test_an_object_array_is_refused_without_unpickling_it(saved):
      {"class_name": "Eval", "config": {}}, "not a serialized fastdense schedule"),
     (("compile", "optimizer", "state"), 3, "3 arrays, Adam with this config keeps 2"),
     (("compile", "optimizer", "iterations"), -1, "iterations"),
-    (("compile", "loss"), "mae", "unknown loss 'mae'"),
+    (("compile", "loss"), "hinge", "unknown loss 'hinge'"),
     (("model", "rng_state", "bit_generator"), "MT19937", "unknown random generator"),
     (("model", "input_dim"), 5, "contradicts the first layer"),
 ])

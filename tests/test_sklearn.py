@@ -106,7 +106,7 @@ def test_learning_rate_none_keeps_the_optimizers_default_and_params_reach_it():
     assert small(learning_rate=0.1).fit(X, y).model_.optimizer.learning_rate == 0.1
 
 
-@pytest.mark.parametrize("params", [{"hidden_layer_sizes": (0,)}, {"activation": "tanh"},
+@pytest.mark.parametrize("params", [{"hidden_layer_sizes": (0,)}, {"activation": "swish"}, {"activation": "softmax"},
                                     {"optimizer": "lbfgs"}, {"epochs": 0},
                                     {"batch_size": 0}, {"dtype": "float16"},
                                     {"optimizer_params": {"momentun": 0.9}}])

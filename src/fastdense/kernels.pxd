@@ -14,14 +14,24 @@
 # n_in × n_out and row-major, biases b have n_out values. Every buffer is contiguous.
 #
 # Dense layers (fastdense/_core/dense.pxd):
-#   dense_forward(a, w, b, z, n, n_in, n_out, relu, a_rows)
-#       Z = act(Wᵀ·A + b); A n_in × n, Z n_out × n; act is ReLU when relu, else identity.
+#   dense_forward(a, w, b, z, n, n_in, n_out, act, alpha, a_rows)
+#       Z = act(Wᵀ·A + b); A n_in × n, Z n_out × n; act an activation id of
+#       fastdense.activations (0 linear, 1 ReLU, …; not softmax) with its parameter alpha
+#       (leaky ReLU's slope, ELU's α; else 0).
 #       a_rows = True: A is sample-major (n × n_in) instead; allowed only where
 #       use_blas(n, n_in, n_out) holds or n == 1. Pass False otherwise.
-#   dense_backward(a, w, d, dw, db, da, n, n_in, n_out, relu_a, a_rows)
-#       dW = A·Dᵀ (n_in × n_out), db = D·1, dA = (W·D) ⊙ [A > 0] (the mask when relu_a);
-#       D n_out × n is the gradient at the layer's pre-activation; da may be NULL.
+#   dense_backward(a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a, a_rows)
+#       dW = A·Dᵀ (n_in × n_out), db = D·1, dA = (W·D) ⊙ f'(A), A = f(Z_prev) the output
+#       of activation act_a (one whose derivative follows from its output: linear, ReLU,
+#       leaky ReLU, ELU, tanh, sigmoid, softplus); D n_out × n is the gradient at the
+#       layer's pre-activation; da may be NULL.
 #   relu_backward(d, a, size)       D ← D ⊙ [A > 0], A a ReLU's output.
+#   act_forward(z, size, act, alpha), act_backward(d, y, size, act, alpha),
+#   gelu_backward(d, z, size, approximate), softmax_columns(z, k, n, scratch)
+#       the activations alone (in place; act_backward from the output y).
+#   head_loss(loss, act, alpha, delta, z, a, y, sw, dz, scratch, n, k, scale) -> double
+#       the output activation a = f(z), Σᵢ wᵢ lᵢ (returned) and dz = scale·∂/∂z of it
+#       (fastdense.losses' ids and formulas; sw and dz may be NULL; scratch n values).
 #   all_finite(x, size)             True when no value is NaN or ±Inf.
 #   use_blas(n, n_in, n_out)        whether a layer's product goes to BLAS.
 #
@@ -40,6 +50,7 @@
 
 from fastdense._core.dense cimport (
     dense_forward, dense_backward, relu_backward, all_finite, use_blas,
+    act_forward, act_backward, gelu_backward, softmax_columns, head_loss,
 )
 from fastdense._core.losses cimport mse_forward_backward, mse_value
 from fastdense._core.updates cimport (

@@ -53,6 +53,8 @@ class Loss:
     `BinaryCrossentropy(from_logits=)`, …) or a name in `compile(loss=...)`."""
 
     name = ""
+    from_logits: bool
+    delta: float
 
     def __init__(self, *, from_logits: bool = False, delta: float = 1.0) -> None:
         if not isinstance(from_logits, bool):

@@ -16,8 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _fitdata
 from . import _validation as v
+from . import activations as _activations
 from . import callbacks as _callbacks
+from . import losses as _losses
+from . import metrics as _metrics
 from . import optimizers as _optimizers
 from . import saving as _saving
 from ._core import train as _train
@@ -26,7 +30,7 @@ from .callbacks import History, progress_line
 from .errors import DivergenceError
 from .layers import Dense, glorot_uniform
 
-LOSSES = ("mse", "mean_squared_error")
+LOSSES = _losses.NAMES
 
 _SHUFFLE_CHECKED: list[bool] = []
 
@@ -66,7 +70,10 @@ class Sequential:
         self.name = name
         self.layers: list[Dense] = []
         self.optimizer: _optimizers.Optimizer | None = None
-        self.loss: str | None = None
+        self.loss: str | None = None          # the loss's name as compiled
+        self.metrics_names: list[str] = []    # compile's metrics, as named there
+        self._loss: _losses.Loss | None = None
+        self._metric_ids: list[int] = []
         self.stop_training = False
         # None until build(); every method that reads it builds (or refuses) first
         self._net: Network = None  # type: ignore[assignment]
@@ -83,6 +90,9 @@ class Sequential:
         if self._net is not None:
             raise ValueError("cannot add layers to a model that is already built "
                              "(its weights exist); add every layer before using it")
+        if self.layers and self.layers[-1].activation == "softmax":
+            raise ValueError(f"layer {len(self.layers) - 1} has a softmax activation, which "
+                             f"only the last layer may have (it normalises the outputs)")
         if self.layers and layer.input_dim is not None \
                 and layer.input_dim != self.layers[-1].units:
             raise ValueError(
@@ -98,15 +108,23 @@ class Sequential:
         if not self.layers:
             raise ValueError("the model has no layers")
         sizes = [int(input_dim)] + [layer.units for layer in self.layers]
+        specs = [layer.activation_spec for layer in self.layers]
+        if specs[-1].name == "softmax" and sizes[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 units (one unit's softmax "
+                             "is always 1)")
+        regs = []
         for layer in self.layers:
-            if layer.activation not in ("linear", "relu"):
-                raise ValueError(f"activation {layer.activation!r} is not compiled yet")
-        relu = [layer.activation == "relu" for layer in self.layers]
-        net = Network(sizes, relu, self.dtype)
+            k, b = layer.kernel_regularizer, layer.bias_regularizer
+            regs.append((k.l1 if k else 0.0, k.l2 if k else 0.0,
+                         b.l1 if b else 0.0, b.l2 if b else 0.0))
+        net = Network(sizes, [a.kernel_id for a in specs], self.dtype,
+                      alphas=[a.alpha for a in specs], regularizers=regs)
         for W, b in zip(*[iter(net.views(net.params))] * 2):
             W[...] = glorot_uniform(self._rng, W.shape[0], W.shape[1], self.dtype)
             b[...] = 0
         self._net = net
+        if self._loss is not None:
+            self._set_head(False)
 
     @property
     def built(self) -> bool:
@@ -155,17 +173,46 @@ class Sequential:
         return text
 
     # ------------------------------------------------------------------ compile
-    def compile(self, optimizer: str | _optimizers.Optimizer = "sgd", loss: str = "mse") -> None:
-        """Choose the optimizer (an instance or a name such as "sgd") and the loss ("mse")."""
+    def compile(self, optimizer: str | _optimizers.Optimizer = "sgd",
+                loss: str | _losses.Loss = "mse",
+                metrics: Sequence[str] | None = None) -> None:
+        """Choose the optimizer (an instance or a name such as "sgd"), the loss (a name of
+        `fastdense.losses.NAMES` or a `fastdense.losses.Loss`, e.g.
+        ``CategoricalCrossentropy(from_logits=True)``) and the metrics reported by fit and
+        evaluate (names of `fastdense.metrics.NAMES`; "accuracy" is chosen from the loss).
+        The loss must suit the output layer (`fastdense.losses.check_output`)."""
         if isinstance(optimizer, str):
             optimizer = _optimizers.get(optimizer)
         if not isinstance(optimizer, _optimizers.Optimizer):
             raise TypeError(
                 f"optimizer must be a fastdense optimizer or its name, got {optimizer!r}")
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}: expected one of {LOSSES}")
+        spec = _losses.get(loss)
+        if not self.layers:
+            raise ValueError("add the layers before compiling: the loss must suit the "
+                             "output layer")
+        last = self.layers[-1]
+        _losses.check_output(spec, last.activation, last.units)
+        resolved = _metrics.resolve(metrics, spec, last.units)
+        if self._net is not None and self._net.busy_elsewhere():
+            raise RuntimeError("cannot compile a model that another thread is training")
         self.optimizer = optimizer
-        self.loss = "mse"
+        self._loss = spec
+        self.loss = loss if isinstance(loss, str) else spec.name
+        self.metrics_names = [name for name, _ in resolved]
+        self._metric_ids = [mid for _, mid in resolved]
+        if self._net is not None:
+            self._set_head(False)
+
+    def _set_head(self, weighted: bool) -> None:
+        """Point the compiled network at this model's loss and metrics, with targets
+        followed by a sample-weight column or not (set only when it changes)."""
+        spec: _losses.Loss = self._loss  # type: ignore[assignment]  # compiled
+        threshold = 0.0 if spec.name == "binary_crossentropy" and spec.from_logits else 0.5
+        head = (spec.kernel_id, spec.param if spec.name == "huber" else 1.0,
+                tuple(self._metric_ids), 1 if spec.sparse else self.layers[-1].units,
+                bool(weighted), threshold)
+        if self._net.head != head:
+            self._net.set_head(head[0], head[1], head[2], spec.sparse, weighted, threshold)
 
     def _require_compiled(self):
         if self.optimizer is None:
@@ -186,16 +233,53 @@ class Sequential:
         ya = v.as_targets(y, xa.shape[0], self.output_dim, self.dtype, yname)
         return xa, ya
 
+    def _data(self, x: Any, y: Any, sample_weight: Any = None, class_weight: Any = None,
+              xname: str = "X", yname: str = "y"
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(X, targets, weights or None) checked for the compiled loss: targets as the loss
+        takes them (class labels for the sparse loss), weights from sample_weight or
+        class_weight (not both, as Keras)."""
+        spec: _losses.Loss = self._loss  # type: ignore[assignment]  # compiled
+        xa = self._inputs(x, xname)
+        ta = _fitdata.as_targets(spec, y, xa.shape[0], self.layers[-1].units, self.dtype,
+                                 yname)
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("cannot use class_weight and sample_weight at the same time")
+        sw = None
+        if sample_weight is not None:
+            sw = _fitdata.as_sample_weight(sample_weight, xa.shape[0], self.dtype,
+                                           "sample_weight" if yname == "y" else
+                                           "validation sample_weight")
+        elif class_weight is not None:
+            sw = _fitdata.class_weight_to_sample_weight(class_weight, ta, spec, self.dtype)
+        return xa, ta, sw
+
+    @staticmethod
+    def _joined(targets: np.ndarray, sw: np.ndarray | None) -> np.ndarray:
+        """The y the compiled network takes: the targets, then the weights as one column."""
+        if sw is None:
+            return targets
+        return np.ascontiguousarray(np.concatenate([targets, sw.reshape(-1, 1)], axis=1))
+
     # ------------------------------------------------------------------ training
     def fit(self, x: npt.ArrayLike, y: npt.ArrayLike, epochs: int = 1,
             batch_size: int | None = 32, shuffle: bool = True,
-            validation_data: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+            validation_data: tuple[Any, ...] | None = None,
             verbose: int = 1,
-            callbacks: Sequence[_callbacks.Callback] | None = None) -> History:
+            callbacks: Sequence[_callbacks.Callback] | None = None,
+            validation_split: float = 0.0,
+            sample_weight: npt.ArrayLike | None = None,
+            class_weight: dict[int, float] | None = None) -> History:
         """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
-        may be smaller and is trained). Returns a History with one loss per epoch: the mean
-        over the epoch's samples of each batch's loss before its update.
+        may be smaller and is trained). Returns a History with, per epoch, "loss" (the mean
+        over the epoch's samples of each batch's loss before its update), each compiled
+        metric (on each batch's output before its update), and "val_loss" / "val_<metric>"
+        when there is validation data.
 
+        `validation_data`: (X_val, y_val) or (X_val, y_val, sample_weight_val);
+        `validation_split`: else hold out the last fraction of (x, y) (before shuffling;
+        Keras's rule: the first floor(n·(1 − fraction)) rows train). `sample_weight`: one
+        weight per sample; `class_weight`: {class: weight} (not with sample_weight).
         `callbacks`: a list of `fastdense.callbacks.Callback`, called once per epoch as
         that module describes; one that sets `model.stop_training = True` ends training
         after the epoch."""
@@ -204,20 +288,37 @@ class Sequential:
             raise RuntimeError("this model is being trained by another thread; train one "
                                "model per thread, or wait for the other fit to finish")
         callbacks = _callbacks.checked(callbacks)
-        xa, ya = self._xy(x, y)
+        xa, ta, sw = self._data(x, y, sample_weight, class_weight)
         epochs = v.count(epochs, "epochs", 0)
         batch_size = v.count(32 if batch_size is None else batch_size, "batch_size", 1)
         if xa.shape[0] == 0:
             raise ValueError("fit needs at least one sample; X is empty")
+        split_at = _fitdata.validation_split(validation_split, xa.shape[0])
+        val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
-            xv, yv = self._xy(*validation_data, xname="X_val", yname="y_val")
+            if not isinstance(validation_data, (tuple, list)) \
+                    or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (X_val, y_val) or "
+                                 "(X_val, y_val, sample_weight_val)")
+            xv, tv, swv = self._data(validation_data[0], validation_data[1],
+                                     sample_weight=validation_data[2]
+                                     if len(validation_data) == 3 else None,
+                                     xname="X_val", yname="y_val")
             if xv.shape[0] == 0:
                 raise ValueError("validation_data is empty")
+            val = (xv, self._joined(tv, swv), swv is not None)
+        elif split_at < xa.shape[0]:
+            val = (np.ascontiguousarray(xa[split_at:]),
+                   self._joined(ta[split_at:], None if sw is None else sw[split_at:]),
+                   sw is not None)
+            xa, ta = np.ascontiguousarray(xa[:split_at]), ta[:split_at]
+            sw = None if sw is None else sw[:split_at]
+        ya = self._joined(np.ascontiguousarray(ta), sw)
+        weighted = sw is not None
         n = xa.shape[0]
         bs = min(batch_size, n)
         n_batches = -(-n // bs)
+        self._set_head(weighted)
         opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
         net = self._net
         config = opt._config()
@@ -235,6 +336,8 @@ class Sequential:
         order = ordered.copy() if shuffle else ordered
         fast_shuffle = shuffle and shuffle_matches_numpy()
         batch_losses = np.empty(n_batches)
+        names = self.metrics_names
+        msums = np.zeros(len(names))
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
         # (bound once: the loop below runs once an epoch, and small epochs take microseconds)
@@ -253,16 +356,25 @@ class Sequential:
                             np.copyto(order, ordered)
                             rng.shuffle(order)
                     lrs = lr if constant_lr else opt._learning_rates(opt.iterations + 1, n_batches)
+                    if val is not None:
+                        self._set_head(weighted)
+                    msums[:] = 0
                     loss, done, stop = train_epoch(xa, ya, order, bs, config, state, lrs,
-                                                   opt.iterations + 1, batch_losses)
+                                                   opt.iterations + 1, batch_losses, msums)
                     opt.iterations += done
                     if stop == "diverged":
                         raise DivergenceError(epoch, done, history)
                     if stop is not None:        # Ctrl-C: the model is at its last completed update
                         raise stop if isinstance(stop, BaseException) else KeyboardInterrupt()
                     logs = {"loss": loss}
-                    if validation_data is not None:
-                        logs["val_loss"] = self._mse(xv, yv)
+                    for name, total in zip(names, msums):
+                        logs[name] = float(total) / n
+                    if val is not None:
+                        self._set_head(val[2])
+                        val_loss, val_metrics = net.evaluate(val[0], val[1])
+                        logs["val_loss"] = val_loss
+                        for name, value in zip(names, val_metrics):
+                            logs["val_" + name] = value
                     for cb in callbacks:
                         cb.on_epoch_end(epoch, logs)
                     record(epoch, logs)
@@ -278,15 +390,18 @@ class Sequential:
             net.release()
         return history
 
-    def train_on_batch(self, x: npt.ArrayLike, y: npt.ArrayLike) -> float:
+    def train_on_batch(self, x: npt.ArrayLike, y: npt.ArrayLike,
+                       sample_weight: npt.ArrayLike | None = None) -> float:
         """One update on (x, y) as a single batch; returns the loss before the update.
 
         Finite, C-contiguous arrays of the model's dtype go straight to the compiled
-        update; anything else is validated and converted first."""
+        update (unweighted regression losses); anything else is validated and converted
+        first."""
         self._require_compiled()
         opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
         net: Network | None = self._net
-        if net is not None:
+        if net is not None and sample_weight is None and not net.busy_elsewhere():
+            self._set_head(False)
             t = opt.iterations + 1
             result = net.train_batch(x, y, opt._config(),
                                      opt._model_state(net.n_params, self.dtype),
@@ -297,11 +412,15 @@ class Sequential:
                 if not done:
                     raise DivergenceError(0, 0)
                 return loss
-        xa, ya = self._xy(x, y)
+        xa, ta, sw = self._data(x, y, sample_weight)
         n = xa.shape[0]
         if n == 0:
             raise ValueError("train_on_batch needs at least one sample; x is empty")
         net = self._net
+        if net.busy_elsewhere():
+            raise RuntimeError("this model is being trained by another thread")
+        self._set_head(sw is not None)
+        ya = self._joined(ta, sw)
         loss, done, _ = net.train_epoch(xa, ya, np.arange(n, dtype=np.intp), n,
                                         opt._config(),
                                         opt._model_state(net.n_params, self.dtype),
@@ -312,13 +431,20 @@ class Sequential:
             raise DivergenceError(0, 0)
         return loss
 
-    def compute_gradients(self, x: npt.ArrayLike,
-                          y: npt.ArrayLike) -> tuple[float, list[np.ndarray]]:
-        """(loss, [dW0, db0, dW1, db1, …]) of the MSE on (x, y); the weights are unchanged."""
-        xa, ya = self._xy(x, y)
+    def compute_gradients(self, x: npt.ArrayLike, y: npt.ArrayLike,
+                          sample_weight: npt.ArrayLike | None = None
+                          ) -> tuple[float, list[np.ndarray]]:
+        """(loss, [dW0, db0, dW1, db1, …]) of the compiled loss (MSE if not compiled) on
+        (x, y), regularisers included; the weights are unchanged."""
+        if self._loss is None:
+            self._loss = _losses.get("mse")
+        xa, ta, sw = self._data(x, y, sample_weight)
         if xa.shape[0] == 0:
             raise ValueError("gradients of an empty batch are undefined")
-        loss, grads = self._net.gradients(xa, ya)
+        if self._net.busy_elsewhere():
+            raise RuntimeError("this model is being trained by another thread")
+        self._set_head(sw is not None)
+        loss, grads = self._net.gradients(xa, self._joined(ta, sw))
         return loss, self._net.views(grads)
 
     # ------------------------------------------------------------------ inference
@@ -337,20 +463,26 @@ class Sequential:
                 return out
         return self._net.forward(self._inputs(x))  # type: ignore[return-value]  # validated
 
-    def _mse(self, xa, ya) -> float:
-        pred: np.ndarray = self._net.forward(xa)  # type: ignore[assignment]  # validated
-        diff = pred.astype(np.float64) - ya
-        return float(np.mean(diff * diff))
-
     def evaluate(self, x: npt.ArrayLike, y: npt.ArrayLike, batch_size: int | None = None,
-                 verbose: int = 0) -> float:
-        """Mean squared error over all samples and outputs."""
+                 verbose: int = 0, sample_weight: npt.ArrayLike | None = None,
+                 return_dict: bool = False) -> Any:
+        """The compiled loss (MSE if not compiled; Σᵢ wᵢ lᵢ / n plus the regularisers'
+        penalty) over (x, y): a float when no metrics were compiled, else
+        [loss, metric, …] in compile's order, or {"loss": …, name: …} with return_dict."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
-        xa, ya = self._xy(x, y)
+        if self._loss is None:
+            self._loss = _losses.get("mse")
+        xa, ta, sw = self._data(x, y, sample_weight)
         if xa.shape[0] == 0:
             raise ValueError("evaluate needs at least one sample; X is empty")
-        return self._mse(xa, ya)
+        if self._net.busy_elsewhere():
+            raise RuntimeError("this model is being trained by another thread")
+        self._set_head(sw is not None)
+        loss, values = self._net.evaluate(xa, self._joined(ta, sw))
+        if return_dict:
+            return {"loss": loss, **dict(zip(self.metrics_names, values))}
+        return [loss, *values] if self.metrics_names else loss
 
     # ------------------------------------------------------------------ weights
     def get_weights(self) -> list[np.ndarray]:

@@ -19,7 +19,7 @@ The JSON::
                "layers": [{"class_name": "Dense",
                            "config": {"units": 8, "activation": "relu",
                                       "input_dim": 4, "name": null}}, …]},
-     "compile": null | {"loss": "mse",
+     "compile": null | {"loss": "mse" | <the loss's get_config()>, "metrics": [names],
                         "optimizer": {"class_name": "Adam", "config": <get_config()>,
                                       "iterations": 30, "state": <k, or null>,
                                       "slots": [{"shape": [..], "dtype": ".."}, …]}}}
@@ -116,7 +116,10 @@ def _entries(model) -> dict:
             slots.append({"shape": list(shape), "dtype": np.dtype(dtype).name})
             for k, s in enumerate(slot_arrays):
                 arrays[f"optimizer/slot{i}_{k}"] = s
-        compiled = {"loss": model.loss,
+        spec = model._loss
+        default = type(spec)() if spec is not None else None
+        compiled = {"loss": model.loss if spec == default else spec.get_config(),
+                    "metrics": list(model.metrics_names),
                     "optimizer": {"class_name": type(opt).__name__,
                                   "config": opt.get_config(),
                                   "iterations": int(opt.iterations),
@@ -372,7 +375,8 @@ def _model_from_metadata(meta):
                            f"(fastdense has {', '.join(_OPTIMIZERS)})")
         try:
             opt = cls.from_config(_dict(o.get("config"), "optimizer config"))
-            model.compile(optimizer=opt, loss=compiled.get("loss"))
+            model.compile(optimizer=opt, loss=compiled.get("loss"),
+                          metrics=_list(compiled.get("metrics", []), "compile.metrics"))
         except (TypeError, ValueError) as exc:
             raise _Refused(f"optimizer {o['class_name']}: {exc}") from None
         k = opt.n_state

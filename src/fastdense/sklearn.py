@@ -50,7 +50,7 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
         Widths of the hidden layers; ``()`` gives a linear model.
-    activation : {"relu", "linear"}, default="relu"
+    activation : {"relu", "linear", "tanh", "sigmoid", "leaky_relu", "elu", "softplus", "gelu"}, default="relu"
         The hidden layers' activation.
     optimizer : {"adam", "sgd", "rmsprop", "adamw", "adagrad"}, default="adam"
         The update rule (`fastdense.optimizers`).
@@ -160,8 +160,9 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
                or s < 1 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must hold positive integers, "
                              f"got {self.hidden_layer_sizes!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        hidden = tuple(a for a in ACTIVATIONS if a != "softmax")
+        if self.activation not in hidden:
+            raise ValueError(f"activation must be one of {hidden}, got {self.activation!r}")
         if not isinstance(self.optimizer, str) \
                 or self.optimizer.lower() not in _optimizers._BY_NAME:
             raise ValueError(f"optimizer must be one of {sorted(_optimizers._BY_NAME)}, "

@@ -22,17 +22,47 @@ cdef extern from "fm_kernels.h" nogil:
     int fd_set_isa(int isa)
     int fd_isa_best()
     int fd_isa
+    int FD_ACT_LINEAR, FD_ACT_RELU, FD_ACT_LEAKY_RELU, FD_ACT_ELU, FD_ACT_TANH
+    int FD_ACT_SIGMOID, FD_ACT_SOFTPLUS, FD_ACT_GELU, FD_ACT_GELU_TANH, FD_ACT_SOFTMAX
+    int FD_LOSS_MSE, FD_LOSS_MAE, FD_LOSS_HUBER, FD_LOSS_BCE, FD_LOSS_CCE, FD_LOSS_SPARSE_CCE
+    int FD_METRIC_MSE, FD_METRIC_MAE, FD_METRIC_BINARY_ACCURACY
+    int FD_METRIC_CATEGORICAL_ACCURACY, FD_METRIC_SPARSE_CATEGORICAL_ACCURACY
     void fm_forward_f(const float* a, const float* w, const float* b, float* z,
-                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu)
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act, float alpha)
     void fm_forward_d(const double* a, const double* w, const double* b, double* z,
-                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu)
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act, double alpha)
     void fm_backward_f(const float* a, const float* w, const float* d, float* dw, float* db,
-                       float* da, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int relu_a)
+                       float* da, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act_a,
+                       float alpha_a)
     void fm_backward_d(const double* a, const double* w, const double* d, double* dw,
                        double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
-                       Py_ssize_t n_out, int relu_a)
-    void fm_bias_act_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t n_out, int relu)
-    void fm_bias_act_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t n_out, int relu)
+                       Py_ssize_t n_out, int act_a, double alpha_a)
+    void fm_bias_act_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t n_out, int act,
+                       float alpha)
+    void fm_bias_act_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t n_out, int act,
+                       double alpha)
+    void act_apply_f(float* z, Py_ssize_t size, int act, float alpha)
+    void act_apply_d(double* z, Py_ssize_t size, int act, double alpha)
+    void act_grad_mul_f(float* d, const float* y, Py_ssize_t size, int act, float alpha)
+    void act_grad_mul_d(double* d, const double* y, Py_ssize_t size, int act, double alpha)
+    void gelu_grad_mul_f(float* d, const float* z, Py_ssize_t size, int approximate)
+    void gelu_grad_mul_d(double* d, const double* z, Py_ssize_t size, int approximate)
+    void softmax_fm_f(float* z, Py_ssize_t k, Py_ssize_t n, float* scratch)
+    void softmax_fm_d(double* z, Py_ssize_t k, Py_ssize_t n, double* scratch)
+    void head_f(int loss, int act, float alpha, float delta, const float* z, float* a,
+                const float* y, const float* sw, float* dz, float* scratch, Py_ssize_t n,
+                Py_ssize_t k, float scale, double* out)
+    void head_d(int loss, int act, double alpha, double delta, const double* z, double* a,
+                const double* y, const double* sw, double* dz, double* scratch, Py_ssize_t n,
+                Py_ssize_t k, double scale, double* out)
+    void metrics_f(const int* ids, int count, const float* a, const float* y, Py_ssize_t n,
+                   Py_ssize_t k, float threshold, double* sums)
+    void metrics_d(const int* ids, int count, const double* a, const double* y, Py_ssize_t n,
+                   Py_ssize_t k, double threshold, double* sums)
+    void regularize_f(const float* w, float* g, Py_ssize_t m, float l1, float l2,
+                      double* penalty)
+    void regularize_d(const double* w, double* g, Py_ssize_t m, double l1, double l2,
+                      double* penalty)
     void fm_row_sums_f(const float* d, float* out, Py_ssize_t rows, Py_ssize_t n)
     void fm_row_sums_d(const double* d, double* out, Py_ssize_t rows, Py_ssize_t n)
     void relu_mask_f(float* d, const float* a, Py_ssize_t size)
@@ -45,9 +75,22 @@ cdef extern from "fm_kernels.h" nogil:
     void all_finite_d(const double* x, Py_ssize_t size, int* ok)
 
 from fastdense._core._isa import ISA_NAMES, name_of as _isa_name, select as _select_isa
+from fastdense import activations as _act, losses as _losses, metrics as _metrics
 
 if (FD_ISA_BASE, FD_ISA_AVX2, FD_ISA_AVX512) != tuple(ISA_NAMES.values()):
     raise ImportError("fd_isa.h's instruction set ids differ from fastdense._core._isa")
+if (FD_ACT_LINEAR, FD_ACT_RELU, FD_ACT_LEAKY_RELU, FD_ACT_ELU, FD_ACT_TANH, FD_ACT_SIGMOID,
+        FD_ACT_SOFTPLUS, FD_ACT_GELU, FD_ACT_GELU_TANH, FD_ACT_SOFTMAX) != tuple(range(10)) \
+        or (_act.LINEAR, _act.SOFTMAX, _act.GELU_TANH) != (0, 9, 8):
+    raise ImportError("fm_kernels.h's activation ids differ from fastdense.activations")
+if (FD_LOSS_MSE, FD_LOSS_MAE, FD_LOSS_HUBER, FD_LOSS_BCE, FD_LOSS_CCE, FD_LOSS_SPARSE_CCE) \
+        != (_losses.MSE, _losses.MAE, _losses.HUBER, _losses.BCE, _losses.CCE,
+            _losses.SPARSE_CCE) \
+        or (FD_METRIC_MSE, FD_METRIC_MAE, FD_METRIC_BINARY_ACCURACY,
+            FD_METRIC_CATEGORICAL_ACCURACY, FD_METRIC_SPARSE_CATEGORICAL_ACCURACY) \
+        != (_metrics.MSE, _metrics.MAE, _metrics.BINARY_ACCURACY,
+            _metrics.CATEGORICAL_ACCURACY, _metrics.SPARSE_CATEGORICAL_ACCURACY):
+    raise ImportError("fm_kernels.h's loss or metric ids differ from fastdense.losses/metrics")
 fd_set_isa(-1)
 
 
@@ -107,8 +150,10 @@ cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                        bint relu, bint a_rows) noexcept nogil:
-    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major), act ReLU or identity.
+                        int act, double alpha, bint a_rows) noexcept nogil:
+    """Z = act(Wᵀ·A + b): A n_in × n, Z n_out × n (feature-major); act an elementwise
+    activation id (fastdense.activations; softmax is applied by the caller, not here) with
+    its parameter alpha, fused into the loops' epilogue or the BLAS path's bias pass.
 
     a_rows: A is stored sample-major instead (n × n_in, the rows of X as given), which the
     BLAS path reads through its transposition flag; the caller sets it only where
@@ -122,13 +167,13 @@ cdef void dense_forward(const floating* a, const floating* w, const floating* b,
             gemm_rm(True, False, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
                     a, <int>n, 0, z, <int>n)
         if floating is float:
-            fm_bias_act_f(z, b, n, n_out, relu)
+            fm_bias_act_f(z, b, n, n_out, act, <float>alpha)
         else:
-            fm_bias_act_d(z, b, n, n_out, relu)
+            fm_bias_act_d(z, b, n, n_out, act, alpha)
     elif floating is float:
-        fm_forward_f(a, w, b, z, n, n_in, n_out, relu)
+        fm_forward_f(a, w, b, z, n, n_in, n_out, act, <float>alpha)
     else:
-        fm_forward_d(a, w, b, z, n, n_in, n_out, relu)
+        fm_forward_d(a, w, b, z, n, n_in, n_out, act, alpha)
 
 
 cdef void gather_rows_t(floating* dst, const floating* src, const Py_ssize_t* rows,
@@ -154,18 +199,20 @@ cdef void relu_backward(floating* d, const floating* a, Py_ssize_t size) noexcep
 cdef void dense_backward(const floating* a, const floating* w, const floating* d,
                          floating* dw, floating* db, floating* da,
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
-                         bint relu_a, bint a_rows) noexcept nogil:
-    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; no dA when NULL).
+                         int act_a, double alpha_a, bint a_rows) noexcept nogil:
+    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ f'(A) (no dA when NULL).
 
     D (n_out × n) is the gradient at this layer's pre-activation output; A (n_in × n) its
-    input, which is the previous layer's ReLU output when relu_a, so [A > 0] is that
-    ReLU's derivative. a_rows as in dense_forward (then no dA: A is the network's input).
+    input, the previous layer's output y = f(z), whose activation act_a (parameter
+    alpha_a) has a derivative computable from y (ReLU: [A > 0]; linear: none; GELU and
+    softmax: pass linear and apply it after). a_rows as in dense_forward (then no dA: A
+    is the network's input).
     """
     if not use_blas(n, n_in, n_out):
         if floating is float:
-            fm_backward_f(a, w, d, dw, db, da, n, n_in, n_out, relu_a)
+            fm_backward_f(a, w, d, dw, db, da, n, n_in, n_out, act_a, <float>alpha_a)
         else:
-            fm_backward_d(a, w, d, dw, db, da, n, n_in, n_out, relu_a)
+            fm_backward_d(a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a)
         return
     if floating is float:
         fm_row_sums_f(d, db, n_out, n)
@@ -181,8 +228,79 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
         return
     gemm_rm(False, False, <int>n_in, <int>n, <int>n_out, 1, w, <int>n_out, d, <int>n,
             0, da, <int>n)
-    if relu_a:
-        relu_backward(da, a, n * n_in)
+    if act_a != FD_ACT_LINEAR:
+        act_backward(da, a, n * n_in, act_a, alpha_a)
+
+
+cdef void act_backward(floating* d, const floating* y, Py_ssize_t size, int act,
+                       double alpha) noexcept nogil:
+    """D ← D ⊙ f'(z) for an activation whose derivative follows from its output y = f(z)."""
+    if floating is float:
+        act_grad_mul_f(d, y, size, act, <float>alpha)
+    else:
+        act_grad_mul_d(d, y, size, act, alpha)
+
+
+cdef void act_forward(floating* z, Py_ssize_t size, int act, double alpha) noexcept nogil:
+    """Z ← f(Z) in place for an elementwise activation (softmax: see softmax_columns)."""
+    if floating is float:
+        act_apply_f(z, size, act, <float>alpha)
+    else:
+        act_apply_d(z, size, act, alpha)
+
+
+cdef void gelu_backward(floating* d, const floating* z, Py_ssize_t size,
+                        bint approximate) noexcept nogil:
+    """D ← D ⊙ gelu'(Z), from the pre-activation Z."""
+    if floating is float:
+        gelu_grad_mul_f(d, z, size, approximate)
+    else:
+        gelu_grad_mul_d(d, z, size, approximate)
+
+
+cdef void softmax_columns(floating* z, Py_ssize_t k, Py_ssize_t n,
+                          floating* scratch) noexcept nogil:
+    """Softmax over each sample (column) of the feature-major k × n block, in place."""
+    if floating is float:
+        softmax_fm_f(z, k, n, scratch)
+    else:
+        softmax_fm_d(z, k, n, scratch)
+
+
+cdef double head_loss(int loss, int act, double alpha, double delta, const floating* z,
+                      floating* a, const floating* y, const floating* sw, floating* dz,
+                      floating* scratch, Py_ssize_t n, Py_ssize_t k,
+                      double scale) noexcept nogil:
+    """Σᵢ wᵢ lᵢ over n samples, with a ← f(z) (the output activation act) and, unless dz
+    is NULL, dz ← scale·∂(Σᵢ wᵢ lᵢ)/∂z (fm_head.h)."""
+    cdef double out = 0
+    if floating is float:
+        head_f(loss, act, <float>alpha, <float>delta, z, a, y, sw, dz, scratch, n, k,
+               <float>scale, &out)
+    else:
+        head_d(loss, act, alpha, delta, z, a, y, sw, dz, scratch, n, k, scale, &out)
+    return out
+
+
+cdef void metric_sums(const int* ids, int count, const floating* a, const floating* y,
+                      Py_ssize_t n, Py_ssize_t k, double threshold,
+                      double* sums) noexcept nogil:
+    """sums[m] += Σ over the n samples of metric ids[m] (fm_head.h)."""
+    if floating is float:
+        metrics_f(ids, count, a, y, n, k, <float>threshold, sums)
+    else:
+        metrics_d(ids, count, a, y, n, k, threshold, sums)
+
+
+cdef double regularize(const floating* w, floating* g, Py_ssize_t m, double l1,
+                       double l2) noexcept nogil:
+    """g += l1·sign(w) + 2·l2·w; returns l1·Σ|w| + l2·Σw²."""
+    cdef double pen = 0
+    if floating is float:
+        regularize_f(w, g, m, <float>l1, <float>l2, &pen)
+    else:
+        regularize_d(w, g, m, l1, l2, &pen)
+    return pen
 
 
 cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
@@ -204,11 +322,25 @@ def _check_dense(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, w_shape, b_len
         raise ValueError(f"b has length {b_len}, expected {n_out}")
 
 
+def _act_code(relu, activation):
+    """The kernels' (id, alpha) of `activation` (a name or Activation; None: by `relu`)."""
+    if activation is None:
+        return (FD_ACT_RELU if relu else FD_ACT_LINEAR), 0.0
+    spec = _act.get(activation)
+    if spec.kernel_id == FD_ACT_SOFTMAX:
+        raise ValueError("softmax is not elementwise: the dense kernels do not apply it")
+    return spec.kernel_id, spec.alpha
+
+
 def dense_forward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
                           const floating[::1] b not None, floating[:, ::1] z not None,
-                          bint relu=False):
+                          bint relu=False, activation=None):
     """Z = act(Wᵀ·A + b) into the preallocated Z; A is n_in × n and Z n_out × n
-    (feature-major: one column per sample), all C-contiguous and of one dtype."""
+    (feature-major: one column per sample), all C-contiguous and of one dtype. act: ReLU
+    when relu, else `activation` (a name or fastdense.activations.Activation) if given."""
+    cdef int act
+    cdef double alpha
+    act, alpha = _act_code(relu, activation)
     cdef Py_ssize_t n_in = a.shape[0], n = a.shape[1], n_out = w.shape[1]
     _check_dense(n, n_in, n_out, (w.shape[0], w.shape[1]), b.shape[0])
     if z.shape[0] != n_out or z.shape[1] != n:
@@ -216,15 +348,21 @@ def dense_forward_checked(const floating[:, ::1] a not None, const floating[:, :
     if n == 0:
         return
     with nogil:
-        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, relu, False)
+        dense_forward(&a[0, 0], &w[0, 0], &b[0], &z[0, 0], n, n_in, n_out, act, alpha, False)
 
 
 def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, ::1] w not None,
                            const floating[:, ::1] d not None, floating[:, ::1] dw not None,
                            floating[::1] db not None, floating[:, ::1] da=None,
-                           bint relu_a=False):
-    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; dA skipped if None).
-    A is n_in × n, D n_out × n, dA n_in × n (feature-major)."""
+                           bint relu_a=False, activation_a=None):
+    """dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ f'(A) (dA skipped if None), f the activation
+    whose output A is: ReLU when relu_a, else `activation_a` if given (one whose derivative
+    follows from its output: not GELU). A is n_in × n, D n_out × n, dA n_in × n."""
+    cdef int act
+    cdef double alpha
+    act, alpha = _act_code(relu_a, activation_a)
+    if act in (FD_ACT_GELU, FD_ACT_GELU_TANH):
+        raise ValueError("GELU's derivative needs its pre-activation: not from its output")
     cdef Py_ssize_t n_in = a.shape[0], n = a.shape[1], n_out = w.shape[1]
     _check_dense(n, n_in, n_out, (w.shape[0], w.shape[1]), db.shape[0])
     if d.shape[0] != n_out or d.shape[1] != n:
@@ -238,7 +376,7 @@ def dense_backward_checked(const floating[:, ::1] a not None, const floating[:, 
     cdef floating* dap = NULL if da is None else &da[0, 0]
     with nogil:
         dense_backward(&a[0, 0], &w[0, 0], &d[0, 0], &dw[0, 0], &db[0], dap,
-                       n, n_in, n_out, relu_a, False)
+                       n, n_in, n_out, act, alpha, False)
 
 
 # Large gradients are checked through BLAS's Σ|x| first: NaN and ±Inf carry through a
@@ -322,3 +460,83 @@ def all_finite_checked(const floating[::1] x not None):
     with nogil:
         ok = all_finite(&x[0], n)
     return ok
+
+
+def head_checked(loss, activation, const floating[:, ::1] z not None,
+                 const floating[:, ::1] y not None, const floating[::1] sw=None,
+                 bint gradient=True):
+    """The head kernel on a feature-major block: z (k × n) the output layer's
+    pre-activation, y (k × n, or 1 × n labels for the sparse loss), sw (n) sample weights.
+    Returns (Σᵢ wᵢ lᵢ, a = f(z), dz = ∂(Σᵢ wᵢ lᵢ / n)/∂z or None). For tests; `loss` a
+    fastdense.losses.Loss or name, `activation` a name or Activation. Labels are checked."""
+    spec = _losses.get(loss)
+    act = _act.get(activation)
+    cdef Py_ssize_t k = z.shape[0], n = z.shape[1], rows = 1 if spec.sparse else k
+    if n == 0:
+        raise ValueError("the batch is empty")
+    if y.shape[0] != rows or y.shape[1] != n:
+        raise ValueError(f"y has shape {(y.shape[0], y.shape[1])}, expected {(rows, n)}")
+    if sw is not None and sw.shape[0] != n:
+        raise ValueError(f"sw has length {sw.shape[0]}, expected {n}")
+    if spec.sparse:
+        labels = np.asarray(y)[0]
+        if not np.all((labels >= 0) & (labels < k) & (labels == np.floor(labels))):
+            raise ValueError(f"labels must be integers in [0, {k})")
+    dtype = np.asarray(z).dtype
+    a = np.empty((k, n), dtype)
+    dz = np.empty((k, n), dtype) if gradient else None
+    scratch = np.empty(n, dtype)
+    cdef floating[:, ::1] av = a
+    cdef floating[:, ::1] dzv
+    cdef floating[::1] sv = scratch
+    cdef floating* dzp = NULL
+    cdef const floating* swp = NULL if sw is None else &sw[0]
+    if gradient:
+        dzv = dz
+        dzp = &dzv[0, 0]
+    cdef int lid = spec.kernel_id, aid = act.kernel_id
+    cdef double alpha = act.alpha, delta = spec.param, total
+    with nogil:
+        total = head_loss(lid, aid, alpha, delta, &z[0, 0], &av[0, 0], &y[0, 0], swp, dzp,
+                          &sv[0], n, k, 1.0 / n)
+    return total, a, dz
+
+
+def metrics_checked(ids, const floating[:, ::1] a not None, const floating[:, ::1] y not None,
+                    double threshold=0.5):
+    """Per-metric sums over the samples (columns) of the feature-major a (k × n) against
+    y (k × n, or 1 × n labels): the kernel of fit's metrics. For tests."""
+    cdef Py_ssize_t k = a.shape[0], n = a.shape[1]
+    id_arr = np.ascontiguousarray(ids, dtype=np.intc)
+    if id_arr.ndim != 1 or (id_arr.size and (id_arr.min() < 0 or id_arr.max() > 4)):
+        raise ValueError("ids must be metric ids 0-4")
+    sparse = bool(np.any(id_arr == FD_METRIC_SPARSE_CATEGORICAL_ACCURACY))
+    if sparse and id_arr.size != 1:
+        raise ValueError("the sparse accuracy takes labels: alone")
+    if y.shape[1] != n or y.shape[0] != (1 if sparse else k):
+        raise ValueError("y's shape does not match a's")
+    sums = np.zeros(id_arr.size)
+    cdef int[::1] iv = id_arr
+    cdef double[::1] sv = sums
+    if id_arr.size and n:
+        metric_sums(&iv[0], <int>id_arr.size, &a[0, 0], &y[0, 0], n, k, threshold, &sv[0])
+    return sums
+
+
+def regularize_checked(const floating[::1] w not None, floating[::1] g not None,
+                       double l1=0.0, double l2=0.0):
+    """g += l1·sign(w) + 2·l2·w in place; returns the penalty l1·Σ|w| + l2·Σw². For tests."""
+    if g.shape[0] != w.shape[0]:
+        raise ValueError("w and g differ in length")
+    if w.shape[0] == 0:
+        return 0.0
+    return regularize(&w[0], &g[0], w.shape[0], l1, l2)
+
+
+def act_forward_checked(floating[::1] z not None, activation):
+    """z ← f(z) in place (elementwise activations, GELU included). For tests."""
+    cdef int act
+    cdef double alpha
+    act, alpha = _act_code(False, activation)
+    if z.shape[0]:
+        act_forward(&z[0], z.shape[0], act, alpha)

@@ -47,6 +47,18 @@
 #endif
 
 #include "fd_isa.h"
+#include <math.h>
+
+/* Activation ids: fastdense/activations.py's (checked at import by dense.pyx). */
+enum { FD_ACT_LINEAR = 0, FD_ACT_RELU = 1, FD_ACT_LEAKY_RELU = 2, FD_ACT_ELU = 3,
+       FD_ACT_TANH = 4, FD_ACT_SIGMOID = 5, FD_ACT_SOFTPLUS = 6, FD_ACT_GELU = 7,
+       FD_ACT_GELU_TANH = 8, FD_ACT_SOFTMAX = 9 };
+/* Loss and metric ids: fastdense/losses.py's and metrics.py's (fm_head.h). */
+enum { FD_LOSS_MSE = 0, FD_LOSS_MAE = 1, FD_LOSS_HUBER = 2, FD_LOSS_BCE = 3, FD_LOSS_CCE = 4,
+       FD_LOSS_SPARSE_CCE = 5 };
+enum { FD_METRIC_MSE = 0, FD_METRIC_MAE = 1, FD_METRIC_BINARY_ACCURACY = 2,
+       FD_METRIC_CATEGORICAL_ACCURACY = 3, FD_METRIC_SPARSE_CATEGORICAL_ACCURACY = 4 };
+
 
 #if FD_VECTOR_EXT
 /* Vectors of 16, 32 and 64 bytes (GCC vector extensions): the native width of SSE, AVX2
@@ -223,6 +235,7 @@ FD_INLINE void fd_transpose_d2(fd_d2 *v)
 
 #define T float
 #define SUF f
+#define FDM(fn) fn##f
 #define VT16 fd_f4
 #define VT32 fd_f8
 #define VT64 fd_f16
@@ -235,6 +248,7 @@ FD_INLINE void fd_transpose_d2(fd_d2 *v)
 #include "fm_template.h"
 #undef T
 #undef SUF
+#undef FDM
 #undef VT16
 #undef VT32
 #undef VT64
@@ -246,6 +260,7 @@ FD_INLINE void fd_transpose_d2(fd_d2 *v)
 #undef TRANS64
 #define T double
 #define SUF d
+#define FDM(fn) fn
 #define VT16 fd_d2
 #define VT32 fd_d4
 #define VT64 fd_d8
@@ -258,6 +273,7 @@ FD_INLINE void fd_transpose_d2(fd_d2 *v)
 #include "fm_template.h"
 #undef T
 #undef SUF
+#undef FDM
 #undef VT16
 #undef VT32
 #undef VT64

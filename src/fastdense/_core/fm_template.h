@@ -54,6 +54,135 @@ FD(fd_sum)(const T *restrict x, ptrdiff_t n)
     return FD(fd_fold)(acc) + tail;
 }
 
+/* ------------------------------------------------------------------ activations
+ * Ids as fastdense/activations.py (FD_ACT_* in fm_kernels.h). Elementwise forms in place;
+ * the derivatives of ReLU … softplus come from the output y = f(z), GELU's from z.
+ * libm's functions of the type (FDM), scalar: exact, and no fast-math. */
+#define FD_SQRT_2_PI ((T)0.79788456080286535588)       /* √(2/π) */
+#define FD_INV_SQRT_2PI ((T)0.39894228040143267794)    /* 1/√(2π) */
+#define FD_SQRT1_2 ((T)0.70710678118654752440)         /* 1/√2 */
+#define FD_GELU_C ((T)0.044715)
+
+FD_INLINE T
+FD(fd_sigmoid)(T z)
+{
+    if (z >= 0) return (T)1 / ((T)1 + FDM(exp)(-z));
+    const T e = FDM(exp)(z);
+    return e / ((T)1 + e);
+}
+
+/* z[i] ← f(z[i]) for the elementwise activations (softmax is not elementwise: none). */
+FD_INLINE void
+FD(act_apply_body)(T *restrict z, ptrdiff_t m, int act, T alpha)
+{
+    ptrdiff_t i;
+    switch (act) {
+    case FD_ACT_RELU:
+        for (i = 0; i < m; i++) z[i] = z[i] < 0 ? (T)0 : z[i];
+        break;
+    case FD_ACT_LEAKY_RELU:
+        for (i = 0; i < m; i++) z[i] = z[i] > 0 ? z[i] : alpha * z[i];
+        break;
+    case FD_ACT_ELU:
+        for (i = 0; i < m; i++) z[i] = z[i] > 0 ? z[i] : alpha * FDM(expm1)(z[i]);
+        break;
+    case FD_ACT_TANH:
+        for (i = 0; i < m; i++) z[i] = FDM(tanh)(z[i]);
+        break;
+    case FD_ACT_SIGMOID:
+        for (i = 0; i < m; i++) z[i] = FD(fd_sigmoid)(z[i]);
+        break;
+    case FD_ACT_SOFTPLUS:
+        for (i = 0; i < m; i++) {
+            const T v = z[i];
+            z[i] = (v > 0 ? v : (T)0) + FDM(log1p)(FDM(exp)(-FDM(fabs)(v)));
+        }
+        break;
+    case FD_ACT_GELU:
+        for (i = 0; i < m; i++) z[i] = (T)0.5 * z[i] * ((T)1 + FDM(erf)(z[i] * FD_SQRT1_2));
+        break;
+    case FD_ACT_GELU_TANH:
+        for (i = 0; i < m; i++) {
+            const T v = z[i];
+            z[i] = (T)0.5 * v * ((T)1 + FDM(tanh)(FD_SQRT_2_PI * (v + FD_GELU_C * v * v * v)));
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* d[i] ← d[i]·f'(z[i]) where y[i] = f(z[i]) is the activation's output (ReLU, leaky ReLU,
+ * ELU, tanh, sigmoid, softplus; the others: unchanged). ReLU's `> 0` keeps a NaN's
+ * gradient NaN-free only where y is NaN: the mask then zeroes it, as the forward passed it. */
+FD_INLINE void
+FD(act_grad_mul_body)(T *restrict d, const T *restrict y, ptrdiff_t m, int act, T alpha)
+{
+    ptrdiff_t i;
+    switch (act) {
+    case FD_ACT_RELU:
+        for (i = 0; i < m; i++) d[i] = y[i] > 0 ? d[i] : (T)0;
+        break;
+    case FD_ACT_LEAKY_RELU:
+        for (i = 0; i < m; i++) d[i] = y[i] > 0 ? d[i] : alpha * d[i];
+        break;
+    case FD_ACT_ELU:
+        for (i = 0; i < m; i++) d[i] = y[i] < 0 ? d[i] * (y[i] + alpha) : d[i];
+        break;
+    case FD_ACT_TANH:
+        for (i = 0; i < m; i++) d[i] *= (T)1 - y[i] * y[i];
+        break;
+    case FD_ACT_SIGMOID:
+        for (i = 0; i < m; i++) d[i] *= y[i] * ((T)1 - y[i]);
+        break;
+    case FD_ACT_SOFTPLUS:
+        for (i = 0; i < m; i++) d[i] *= -FDM(expm1)(-y[i]);
+        break;
+    default:
+        break;
+    }
+}
+
+/* d[i] ← d[i]·gelu'(z[i]) from the pre-activation z (exact erf form, or the tanh one). */
+FD_INLINE void
+FD(gelu_grad_mul_body)(T *restrict d, const T *restrict z, ptrdiff_t m, int approximate)
+{
+    ptrdiff_t i;
+    if (!approximate) {
+        for (i = 0; i < m; i++) {
+            const T v = z[i];
+            const T cdf = (T)0.5 * ((T)1 + FDM(erf)(v * FD_SQRT1_2));
+            d[i] *= cdf + v * FD_INV_SQRT_2PI * FDM(exp)((T)-0.5 * v * v);
+        }
+        return;
+    }
+    for (i = 0; i < m; i++) {
+        const T v = z[i];
+        const T t = FDM(tanh)(FD_SQRT_2_PI * (v + FD_GELU_C * v * v * v));
+        d[i] *= (T)0.5 * ((T)1 + t)
+              + (T)0.5 * v * ((T)1 - t * t) * FD_SQRT_2_PI * ((T)1 + (T)3 * FD_GELU_C * v * v);
+    }
+}
+
+/* Softmax over each column of the feature-major Z (k × n) in place, stably (the column's
+ * maximum subtracted first); scratch: n values. */
+FD_INLINE void
+FD(softmax_fm_body)(T *restrict z, ptrdiff_t k, ptrdiff_t n, T *restrict scratch)
+{
+    ptrdiff_t i, j;
+    T *restrict top = scratch;
+    for (i = 0; i < n; i++) top[i] = z[i];
+    for (j = 1; j < k; j++)
+        for (i = 0; i < n; i++) top[i] = z[j * n + i] > top[i] ? z[j * n + i] : top[i];
+    for (j = 0; j < k; j++)
+        for (i = 0; i < n; i++) z[j * n + i] = FDM(exp)(z[j * n + i] - top[i]);
+    for (i = 0; i < n; i++) top[i] = z[i];
+    for (j = 1; j < k; j++)
+        for (i = 0; i < n; i++) top[i] += z[j * n + i];
+    for (j = 0; j < k; j++)
+        for (i = 0; i < n; i++) z[j * n + i] /= top[i];
+}
+
 /* Samples per register block: two 512-bit vectors (four AVX2, eight SSE registers). */
 #define CHUNK (128 / (ptrdiff_t)sizeof(T))
 
@@ -61,7 +190,7 @@ FD(fd_sum)(const T *restrict x, ptrdiff_t n)
 FD_INLINE void
 FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restrict b,
                       T *restrict z, ptrdiff_t n, ptrdiff_t end, ptrdiff_t n_in,
-                      ptrdiff_t n_out, int relu)
+                      ptrdiff_t n_out, int act, T alpha)
 {
     ptrdiff_t i0 = 0, u;
     for (; i0 < end; i0 += CHUNK) {
@@ -82,10 +211,12 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
             }
             for (int q = 0; q < 8; q++) {
                 T *restrict zq = z + (j + q) * n + i0;
-                if (relu)
+                if (act == FD_ACT_RELU)
                     for (u = 0; u < CHUNK; u++) zq[u] = acc[q][u] < 0 ? (T)0 : acc[q][u];
-                else
+                else {
                     for (u = 0; u < CHUNK; u++) zq[u] = acc[q][u];
+                    if (act > FD_ACT_RELU) FD(act_apply_body)(zq, CHUNK, act, alpha);
+                }
             }
         }
         for (; j + 4 <= n_out; j += 4) {
@@ -112,7 +243,7 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
             T *restrict z1 = z0 + n;
             T *restrict z2 = z1 + n;
             T *restrict z3 = z2 + n;
-            if (relu)
+            if (act == FD_ACT_RELU)
                 for (u = 0; u < CHUNK; u++) {
                     z0[u] = acc0[u] < 0 ? (T)0 : acc0[u];
                     z1[u] = acc1[u] < 0 ? (T)0 : acc1[u];
@@ -126,6 +257,8 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
                     z2[u] = acc2[u];
                     z3[u] = acc3[u];
                 }
+            if (act > FD_ACT_RELU)
+                for (int q = 0; q < 4; q++) FD(act_apply_body)(z0 + q * n, CHUNK, act, alpha);
         }
         for (; j < n_out; j++) {
             T acc[128 / sizeof(T)];
@@ -137,10 +270,12 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
             }
             T *restrict zj = z + j * n + i0;
             /* `< 0` rather than `> 0`: a NaN stays NaN, so divergence shows */
-            if (relu)
+            if (act == FD_ACT_RELU)
                 for (u = 0; u < CHUNK; u++) zj[u] = acc[u] < 0 ? (T)0 : acc[u];
-            else
+            else {
                 for (u = 0; u < CHUNK; u++) zj[u] = acc[u];
+                if (act > FD_ACT_RELU) FD(act_apply_body)(zj, CHUNK, act, alpha);
+            }
         }
     }
 }
@@ -153,7 +288,7 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
  * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
 FD_INLINE void
 FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
-                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu)
+                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act, T alpha)
 {
     ptrdiff_t i0 = 0, u;
     if (n == 1) {               /* one sample: vectorise along the outputs instead */
@@ -163,12 +298,14 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
             const T *restrict wk = w + k * n_out;
             for (ptrdiff_t j = 0; j < n_out; j++) z[j] += ak * wk[j];
         }
-        if (relu)
+        if (act == FD_ACT_RELU)
             for (ptrdiff_t j = 0; j < n_out; j++) z[j] = z[j] < 0 ? (T)0 : z[j];
+        else if (act > FD_ACT_RELU)
+            FD(act_apply_body)(z, n_out, act, alpha);
         return;
     }
     const ptrdiff_t full = n - n % CHUNK;
-    FD(fm_forward_blocks)(a, w, b, z, n, full, n_in, n_out, relu);
+    FD(fm_forward_blocks)(a, w, b, z, n, full, n_in, n_out, act, alpha);
     i0 = full;
     if (i0 == n) return;
     if (n_in <= TAIL_MAX && n_out <= TAIL_MAX) {
@@ -176,7 +313,7 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
         const ptrdiff_t r = n - i0;
         for (ptrdiff_t k = 0; k < n_in; k++)
             for (u = 0; u < CHUNK; u++) ta[k * CHUNK + u] = u < r ? a[k * n + i0 + u] : (T)0;
-        FD(fm_forward_blocks)(ta, w, b, tz, CHUNK, CHUNK, n_in, n_out, relu);
+        FD(fm_forward_blocks)(ta, w, b, tz, CHUNK, CHUNK, n_in, n_out, act, alpha);
         for (ptrdiff_t j = 0; j < n_out; j++)
             for (u = 0; u < CHUNK; u++)
                 if (u < r) z[j * n + i0 + u] = tz[j * CHUNK + u];
@@ -191,8 +328,10 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
             const T *restrict ak = a + k * n;
             for (ptrdiff_t i = i0; i < n; i++) zj[i] += wkj * ak[i];
         }
-        if (relu)
+        if (act == FD_ACT_RELU)
             for (ptrdiff_t i = i0; i < n; i++) zj[i] = zj[i] < 0 ? (T)0 : zj[i];
+        else if (act > FD_ACT_RELU)
+            FD(act_apply_body)(zj + i0, n - i0, act, alpha);
     }
 }
 
@@ -250,7 +389,7 @@ FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
 FD_INLINE void
 FD(fm_dgrad_blocks)(const T *restrict a, const T *restrict w, const T *restrict d,
                     T *restrict da, ptrdiff_t n, ptrdiff_t end, ptrdiff_t n_in,
-                    ptrdiff_t n_out, int relu_a)
+                    ptrdiff_t n_out, int act_a, T alpha_a)
 {
     ptrdiff_t i0, u;
     for (i0 = 0; i0 < end; i0 += CHUNK) {
@@ -264,10 +403,12 @@ FD(fm_dgrad_blocks)(const T *restrict a, const T *restrict w, const T *restrict 
             }
             T *restrict dak = da + k * n + i0;
             const T *restrict ak = a + k * n + i0;
-            if (relu_a)
+            if (act_a == FD_ACT_RELU)
                 for (u = 0; u < CHUNK; u++) dak[u] = ak[u] > 0 ? acc[u] : (T)0;
-            else
+            else {
                 for (u = 0; u < CHUNK; u++) dak[u] = acc[u];
+                if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(dak, ak, CHUNK, act_a, alpha_a);
+            }
         }
     }
 }
@@ -277,7 +418,7 @@ FD(fm_dgrad_blocks)(const T *restrict a, const T *restrict w, const T *restrict 
 FD_INLINE void
 FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict d,
                      T *restrict dw, T *restrict db, T *restrict da,
-                     ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a, int vbytes)
+                     ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int vbytes)
 {
     if (n == 1) {               /* one sample: outer product and dot along the outputs */
         for (ptrdiff_t j = 0; j < n_out; j++) db[j] = d[j];
@@ -289,8 +430,9 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
         if (!da) return;
         for (ptrdiff_t k = 0; k < n_in; k++) {
             const T s = FD(fd_dot)(w + k * n_out, d, n_out);
-            da[k] = (relu_a && !(a[k] > 0)) ? (T)0 : s;
+            da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
         }
+        if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
         return;
     }
     if (n_out == 1) {           /* one output (a regression head): one pass over the inputs */
@@ -301,14 +443,14 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
             if (!da) continue;
             const T wk = w[k];
             T *restrict dak = da + k * n;
-            if (relu_a && vbytes == 64) {  /* one pass of masked multiplies */
+            if (act_a == FD_ACT_RELU && vbytes == 64) {  /* one pass of masked multiplies */
                 for (ptrdiff_t i = 0; i < n; i++) {
                     const T v = wk * d[i];
                     dak[i] = ak[i] > 0 ? v : (T)0;
                 }
             } else {                    /* (without AVX-512 the select would stay scalar) */
                 for (ptrdiff_t i = 0; i < n; i++) dak[i] = wk * d[i];
-                if (relu_a) FD(relu_mask_body)(dak, ak, n);
+                if (act_a != FD_ACT_LINEAR) FD(act_grad_mul_body)(dak, ak, n, act_a, alpha_a);
             }
         }
         return;
@@ -350,16 +492,16 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
 #endif
     if (!da) return;
     ptrdiff_t i0 = n - n % CHUNK, u;
-#define FD_DGRAD_CASE(c) case c: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, c, relu_a); break;
+#define FD_DGRAD_CASE(c) case c: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, c, act_a, alpha_a); break;
     if (sizeof(T) == 4) {       /* float, 2 to 16 outputs: compiled for the exact width */
         switch (n_out) {
         FD_WIDTHS_2_4(FD_DGRAD_CASE)
         FD_WIDTHS_5_8(FD_DGRAD_CASE)
         FD_WIDTHS_9_16(FD_DGRAD_CASE)
-        default: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
+        default: FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, act_a, alpha_a);
         }
     }
-    else FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, relu_a);
+    else FD(fm_dgrad_blocks)(a, w, d, da, n, i0, n_in, n_out, act_a, alpha_a);
 #undef FD_DGRAD_CASE
     if (i0 == n) return;
     if (n_in <= TAIL_MAX && n_out <= TAIL_MAX) {        /* the last block, zero-padded */
@@ -368,10 +510,10 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
         const ptrdiff_t r = n - i0;
         for (ptrdiff_t j = 0; j < n_out; j++)
             for (u = 0; u < CHUNK; u++) td[j * CHUNK + u] = u < r ? d[j * n + i0 + u] : (T)0;
-        if (relu_a)
+        if (act_a != FD_ACT_LINEAR)
             for (ptrdiff_t k = 0; k < n_in; k++)
                 for (u = 0; u < CHUNK; u++) ta[k * CHUNK + u] = u < r ? a[k * n + i0 + u] : (T)0;
-        FD(fm_dgrad_blocks)(ta, w, td, tda, CHUNK, CHUNK, n_in, n_out, relu_a);
+        FD(fm_dgrad_blocks)(ta, w, td, tda, CHUNK, CHUNK, n_in, n_out, act_a, alpha_a);
         for (ptrdiff_t k = 0; k < n_in; k++)
             for (u = 0; u < CHUNK; u++)
                 if (u < r) da[k * n + i0 + u] = tda[k * CHUNK + u];
@@ -386,22 +528,26 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
             const T *restrict dj = d + j * n;
             for (ptrdiff_t i = i0; i < n; i++) dak[i] += wkj * dj[i];
         }
-        if (relu_a)
+        if (act_a == FD_ACT_RELU)
             for (ptrdiff_t i = i0; i < n; i++) dak[i] = ak[i] > 0 ? dak[i] : (T)0;
+        else if (act_a > FD_ACT_RELU)
+            FD(act_grad_mul_body)(dak + i0, ak + i0, n - i0, act_a, alpha_a);
     }
 }
 
 /* Z[j, :] = act(Z[j, :] + b[j]) for the n_out rows of Z (after a BLAS product). */
 FD_INLINE void
-FD(fm_bias_act_body)(T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu)
+FD(fm_bias_act_body)(T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int act, T alpha)
 {
     for (ptrdiff_t j = 0; j < n_out; j++) {
         T *restrict zj = z + j * n;
         const T bj = b[j];
-        if (relu)
+        if (act == FD_ACT_RELU)
             for (ptrdiff_t i = 0; i < n; i++) { T v = zj[i] + bj; zj[i] = v < 0 ? (T)0 : v; }
-        else
+        else {
             for (ptrdiff_t i = 0; i < n; i++) zj[i] += bj;
+            if (act > FD_ACT_RELU) FD(act_apply_body)(zj, n, act, alpha);
+        }
     }
 }
 
@@ -426,15 +572,15 @@ FD(all_finite_body)(const T *restrict x, ptrdiff_t size, int *restrict ok)
 
 FD_DISPATCHED(fm_forward,
             (const T *restrict a, const T *restrict w, const T *restrict b, T *restrict z,
-             ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu),
-            (a, w, b, z, n, n_in, n_out, relu))
+             ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act, T alpha),
+            (a, w, b, z, n, n_in, n_out, act, alpha))
 
 /* fm_backward and gather_t: like FD_DISPATCHED, but each copy also gets its vector width. */
 #define FD_BWD_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \
                        T *restrict dw, T *restrict db, T *restrict da,                    \
-                       ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int relu_a)
-#define FD_BWD_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, relu_a, vb)
-#define FD_BWD_CALL (a, w, d, dw, db, da, n, n_in, n_out, relu_a)
+                       ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a)
+#define FD_BWD_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a, vb)
+#define FD_BWD_CALL (a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a)
 FD_DISPATCHED_VB(fm_backward, FD_BWD_PARAMS, FD_BWD_CALL, FD_BWD_ARGS)
 #undef FD_BWD_PARAMS
 #undef FD_BWD_ARGS
@@ -473,8 +619,8 @@ FD_DISPATCHED_VB(gather_t, FD_GT_PARAMS, FD_GT_CALL, FD_GT_ARGS)
 #undef FD_GT_CALL
 
 FD_DISPATCHED(fm_bias_act,
-            (T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int relu),
-            (z, b, n, n_out, relu))
+            (T *restrict z, const T *restrict b, ptrdiff_t n, ptrdiff_t n_out, int act, T alpha),
+            (z, b, n, n_out, act, alpha))
 
 FD_DISPATCHED(fm_row_sums,
             (const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdiff_t n),
@@ -486,6 +632,26 @@ FD_DISPATCHED(all_finite, (const T *restrict x, ptrdiff_t size, int *restrict ok
 FD_DISPATCHED(relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
             (d, a, size))
 
+FD_DISPATCHED(act_grad_mul,
+            (T *restrict d, const T *restrict y, ptrdiff_t size, int act, T alpha),
+            (d, y, size, act, alpha))
+
+FD_DISPATCHED(act_apply, (T *restrict z, ptrdiff_t size, int act, T alpha),
+            (z, size, act, alpha))
+
+FD_DISPATCHED(softmax_fm, (T *restrict z, ptrdiff_t k, ptrdiff_t n, T *restrict scratch),
+            (z, k, n, scratch))
+
+FD_DISPATCHED(gelu_grad_mul,
+            (T *restrict d, const T *restrict z, ptrdiff_t size, int approximate),
+            (d, z, size, approximate))
+
+#include "fm_head.h"
+
+#undef FD_SQRT_2_PI
+#undef FD_INV_SQRT_2PI
+#undef FD_SQRT1_2
+#undef FD_GELU_C
 #undef CHUNK
 #undef TAIL_MAX
 #undef LANES

@@ -20,61 +20,196 @@ import os
 
 import numpy as np
 
-from fastdense._core.dense cimport (all_finite, dense_forward, dense_backward, gather_rows_t,
-                                    grads_finite, relu_backward, use_blas)
+from fastdense._core.dense cimport (act_forward, all_finite, dense_forward, dense_backward,
+                                    gather_rows_t, gelu_backward, grads_finite, head_loss,
+                                    metric_sums, regularize, relu_backward, softmax_columns,
+                                    use_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport StepConfig, make_config, optimizer_step
 
 cnp.import_array()
 
 
+# Activation ids (fastdense.activations; fm_kernels.h's FD_ACT_*).
+cdef enum:
+    ACT_LINEAR = 0
+    ACT_RELU = 1
+    ACT_GELU = 7
+    ACT_GELU_TANH = 8
+    ACT_SOFTMAX = 9
+    LOSS_MSE = 0
+
+
 ctypedef struct Layout:
     int n_layers
     const Py_ssize_t* sizes     # n_layers + 1 widths: the input, then each layer's units
-    const int* relu             # 1 where layer l has a ReLU
+    const int* act              # layer l's activation id (fastdense.activations)
+    const double* alpha         # and its parameter (leaky ReLU's slope, ELU's α)
     const Py_ssize_t* w_off     # offset of layer l's W (sizes[l] × sizes[l+1]) in the buffer
     const Py_ssize_t* b_off     # offset of layer l's b (sizes[l+1])
     const Py_ssize_t* act_off   # activation l starts at ws + cap·act_off[l]
+    const Py_ssize_t* pre_off   # layer l's pre-activation at ws + cap·pre_off[l] (GELU
+                                # layers and the last layer), or −1
+    const double* reg           # per layer: kernel l1, l2, bias l1, l2
+    bint any_reg
     Py_ssize_t y_off, d0_off, d1_off   # target rows and the two delta buffers, likewise
+    Py_ssize_t scratch_off      # two rows of scratch (the head's per-sample sums)
+    # The head (set by Network.set_head): loss id and Huber's δ; the fused MSE path (MSE on
+    # a linear or ReLU output, unweighted) writes the output in the forward's epilogue
+    int loss
+    double delta
+    bint fast_mse
+    Py_ssize_t t_rows           # target rows: the outputs, or 1 (class labels)
+    bint weighted               # a row of sample weights follows the targets
+    const int* metric_ids
+    int n_metrics
+    double threshold            # binary accuracy's
 
 
 cdef inline floating* _act(const Layout* lay, floating* ws, Py_ssize_t cap, int l) noexcept nogil:
     return ws + cap * lay.act_off[l]
 
 
-cdef double forward_backward(const Layout* lay, const floating* params, floating* grads,
-                             floating* ws, Py_ssize_t cap, Py_ssize_t nb) noexcept nogil:
-    """Loss of the nb rows in the workspace (inputs in activation 0, targets at y_off) and its
-    gradient with respect to every parameter, written into `grads`."""
-    cdef int l, L = lay.n_layers
-    cdef Py_ssize_t k = lay.sizes[L]
-    cdef floating* d = ws + cap * lay.d0_off
-    cdef floating* d_prev = ws + cap * lay.d1_off
-    cdef floating* tmp
-    cdef double loss
+cdef inline bint _is_gelu(int act) noexcept nogil:
+    return act == ACT_GELU or act == ACT_GELU_TANH
+
+
+cdef void forward_train(const Layout* lay, const floating* params, floating* ws,
+                        Py_ssize_t cap, Py_ssize_t nb, bint head) noexcept nogil:
+    """The forward pass of the nb rows in the workspace, keeping what the backward needs:
+    every layer's output, GELU layers' pre-activations and, when `head`, the last layer's
+    pre-activation only (the head kernel then applies its activation); otherwise the last
+    layer's output (the fused MSE path)."""
+    cdef int l, L = lay.n_layers, code
     cdef floating* a
     cdef floating* a_next
+    cdef floating* z
     cdef bint rows0 = input_rows(lay, nb)
+    cdef Py_ssize_t n_out
     for l in range(L):
         a = _act(lay, ws, cap, l)
         a_next = _act(lay, ws, cap, l + 1)
-        dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], a_next,
-                      nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0, l == 0 and rows0)
+        code = lay.act[l]
+        n_out = lay.sizes[l + 1]
+        if (l == L - 1 and head) or (l < L - 1 and _is_gelu(code)):
+            z = ws + cap * lay.pre_off[l]
+            dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], z,
+                          nb, lay.sizes[l], n_out, ACT_LINEAR, 0.0, l == 0 and rows0)
+            if l < L - 1:
+                memcpy(a_next, z, nb * n_out * sizeof(floating))
+                act_forward(a_next, nb * n_out, code, lay.alpha[l])
+        else:
+            dense_forward(a, params + lay.w_off[l], params + lay.b_off[l], a_next,
+                          nb, lay.sizes[l], n_out, code, lay.alpha[l], l == 0 and rows0)
+
+
+cdef double penalty(const Layout* lay, const floating* params, floating* grads) noexcept nogil:
+    """The regularisers' penalty; with grads, their gradient is added into it."""
+    cdef int l, part
+    cdef const double* r
+    cdef double total = 0, s1, s2
+    cdef Py_ssize_t i, m
+    cdef const floating* w
+    for l in range(lay.n_layers):
+        r = lay.reg + 4 * l
+        for part in range(2):
+            if r[2 * part] == 0 and r[2 * part + 1] == 0:
+                continue
+            if part == 0:
+                w = params + lay.w_off[l]
+                m = lay.sizes[l] * lay.sizes[l + 1]
+            else:
+                w = params + lay.b_off[l]
+                m = lay.sizes[l + 1]
+            if grads != NULL:
+                total += regularize(w, grads + (w - params), m, r[2 * part], r[2 * part + 1])
+            else:
+                s1 = 0
+                s2 = 0
+                for i in range(m):
+                    s1 += w[i] if w[i] > 0 else -w[i]
+                    s2 += <double>w[i] * w[i]
+                total += r[2 * part] * s1 + r[2 * part + 1] * s2
+    return total
+
+
+cdef double forward_backward(const Layout* lay, const floating* params, floating* grads,
+                             floating* ws, Py_ssize_t cap, Py_ssize_t nb,
+                             double* msums) noexcept nogil:
+    """Loss of the nb rows in the workspace (inputs in activation 0, targets — and a row of
+    sample weights when weighted — at y_off) and its gradient with respect to every
+    parameter, written into `grads`; the metrics' per-sample sums added into msums (NULL:
+    none)."""
+    cdef int l, L = lay.n_layers, pc
+    cdef Py_ssize_t k = lay.sizes[L]
+    cdef floating* d = ws + cap * lay.d0_off
+    cdef floating* d_prev = ws + cap * lay.d1_off
+    cdef floating* y = ws + cap * lay.y_off
+    cdef floating* tmp
+    cdef double loss
+    cdef floating* a
+    cdef bint rows0 = input_rows(lay, nb)
+    forward_train(lay, params, ws, cap, nb, not lay.fast_mse)
     a = _act(lay, ws, cap, L)
-    loss = mse_forward_backward(a, ws + cap * lay.y_off, d, nb, k)
-    if lay.relu[L - 1]:
-        relu_backward(d, a, nb * k)
+    if lay.fast_mse:
+        loss = mse_forward_backward(a, y, d, nb, k)
+        if lay.act[L - 1] == ACT_RELU:
+            relu_backward(d, a, nb * k)
+    else:
+        loss = head_loss(lay.loss, lay.act[L - 1], lay.alpha[L - 1], lay.delta,
+                         ws + cap * lay.pre_off[L - 1], a, y,
+                         y + lay.t_rows * nb if lay.weighted else NULL, d,
+                         ws + cap * lay.scratch_off, nb, k, 1.0 / nb) / nb
+    if msums != NULL and lay.n_metrics:
+        metric_sums(lay.metric_ids, lay.n_metrics, a, y, nb, k, lay.threshold, msums)
     for l in range(L - 1, -1, -1):
         a = _act(lay, ws, cap, l)
+        pc = lay.act[l - 1] if l > 0 else ACT_LINEAR
         dense_backward(a, params + lay.w_off[l], d,
                        grads + lay.w_off[l], grads + lay.b_off[l],
                        d_prev if l > 0 else NULL,
-                       nb, lay.sizes[l], lay.sizes[l + 1], l > 0 and lay.relu[l - 1] != 0,
+                       nb, lay.sizes[l], lay.sizes[l + 1],
+                       ACT_LINEAR if _is_gelu(pc) else pc, lay.alpha[l - 1] if l > 0 else 0.0,
                        l == 0 and rows0)
+        if l > 0 and _is_gelu(pc):
+            gelu_backward(d_prev, ws + cap * lay.pre_off[l - 1], nb * lay.sizes[l],
+                          pc == ACT_GELU_TANH)
         tmp = d
         d = d_prev
         d_prev = tmp
+    if lay.any_reg:
+        loss += penalty(lay, params, grads)
     return loss
+
+
+cdef void evaluate_core(const Layout* lay, const floating* params, const floating* x,
+                        const floating* y, Py_ssize_t n, floating* ws, Py_ssize_t cap,
+                        double* loss_sum, double* msums) noexcept nogil:
+    """Σᵢ wᵢ lᵢ over the n rows of x and y (targets, and weights when weighted, as fit
+    takes them) into *loss_sum, and the metrics' sums into msums: cap rows at a time
+    through the training forward and the head kernel (no gradient)."""
+    cdef Py_ssize_t start = 0, nb, k = lay.sizes[lay.n_layers]
+    cdef floating* yb = ws + cap * lay.y_off
+    cdef floating* a = _act(lay, ws, cap, lay.n_layers)
+    cdef floating* a0 = _act(lay, ws, cap, 0)
+    cdef Py_ssize_t n_in = lay.sizes[0], ycols = lay.t_rows + lay.weighted
+    loss_sum[0] = 0
+    while start < n:
+        nb = cap if n - start > cap else n - start
+        if input_rows(lay, nb):
+            memcpy(a0, x + start * n_in, nb * n_in * sizeof(floating))
+        else:
+            gather_rows_t(a0, x + start * n_in, NULL, nb, n_in, n - start)
+        gather_rows_t(yb, y + start * ycols, NULL, nb, ycols, n - start)
+        forward_train(lay, params, ws, cap, nb, True)
+        loss_sum[0] += head_loss(lay.loss, lay.act[lay.n_layers - 1],
+                                 lay.alpha[lay.n_layers - 1], lay.delta,
+                                 ws + cap * lay.pre_off[lay.n_layers - 1], a, yb,
+                                 yb + lay.t_rows * nb if lay.weighted else NULL, NULL,
+                                 ws + cap * lay.scratch_off, nb, k, 1.0)
+        if lay.n_metrics:
+            metric_sums(lay.metric_ids, lay.n_metrics, a, yb, nb, k, lay.threshold, msums)
+        start += nb
 
 
 cdef inline bint input_rows(const Layout* lay, Py_ssize_t nb) noexcept nogil:
@@ -95,7 +230,7 @@ cdef void gather_batch(const Layout* lay, floating* ws, Py_ssize_t cap,
             memcpy(a0 + r * n_in, x + rows[r] * n_in, n_in * sizeof(floating))
     else:
         gather_rows_t(a0, x, rows, nb, n_in, x_rows)
-    gather_rows_t(ws + cap * lay.y_off, y, rows, nb, lay.sizes[lay.n_layers], x_rows)
+    gather_rows_t(ws + cap * lay.y_off, y, rows, nb, lay.t_rows + lay.weighted, x_rows)
 
 
 cdef void transpose(floating* dst, const floating* src, Py_ssize_t rows,
@@ -160,12 +295,13 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
                                  const Py_ssize_t* order, Py_ssize_t n, Py_ssize_t batch_size,
                                  StepConfig* cfg, floating** state, const double* lrs,
                                  Py_ssize_t lr_stride, long long t_first, double* losses,
-                                 double* mean_loss, int* status) noexcept nogil:
+                                 double* mean_loss, int* status, double* msums) noexcept nogil:
     """For each batch of `order` (the last may be partial): gather its rows, forward, loss,
     backward, one optimizer update. losses[b] = batch b's loss before its update.
 
     Batch b's learning rate is lrs[b·lr_stride] (stride 0: one rate for all); *mean_loss
-    is the mean over the trained samples of each batch's loss.
+    is the mean over the trained samples of each batch's loss; msums (NULL: none) gains
+    the metrics' per-sample sums of each trained batch.
 
     Returns the number of updates applied, and in *status how the epoch ended (EPOCH_*):
     a non-finite loss or gradient stops it before that batch's update, so the weights are
@@ -180,7 +316,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     while start < n:
         nb = batch_size if n - start > batch_size else n - start
         gather_batch(lay, ws, cap, x, y, n, order + start, nb)
-        loss = forward_backward(lay, params, grads, ws, cap, nb)
+        loss = forward_backward(lay, params, grads, ws, cap, nb, msums)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
         if loss - loss != 0 or not grads_finite(grads, n_params):
@@ -209,14 +345,17 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
                        Py_ssize_t widest) noexcept nogil:
     """out (n × outputs, row-major) = the network's output for the rows of x, cap rows at a
     time: each chunk is transposed into ws, then passes through two ping-pong buffers of
-    widest × cap values (ws must hold cap × (inputs + 2·widest) values)."""
+    widest × cap values (ws must hold cap × (inputs + 2·widest + 1) values: the last cap
+    are softmax's scratch)."""
     cdef int l, L = lay.n_layers
     cdef Py_ssize_t start, nb, n_in = lay.sizes[0], k = lay.sizes[L]
     cdef floating* buf0 = ws + cap * n_in
     cdef floating* buf1 = buf0 + cap * widest
+    cdef floating* scratch = buf1 + cap * widest
     cdef const floating* src
     cdef floating* dst
     cdef bint rows0
+    cdef int code
     start = 0
     while start < n:
         nb = cap if n - start > cap else n - start
@@ -228,9 +367,13 @@ cdef void forward_core(const Layout* lay, const floating* params, const floating
             src = ws
         for l in range(L):
             dst = buf0 if l % 2 == 0 else buf1
+            code = lay.act[l]
             dense_forward(src, params + lay.w_off[l], params + lay.b_off[l], dst,
-                          nb, lay.sizes[l], lay.sizes[l + 1], lay.relu[l] != 0,
+                          nb, lay.sizes[l], lay.sizes[l + 1],
+                          ACT_LINEAR if code == ACT_SOFTMAX else code, lay.alpha[l],
                           l == 0 and rows0)
+            if code == ACT_SOFTMAX:
+                softmax_columns(dst, lay.sizes[l + 1], nb, scratch)
             src = dst
         transpose(out + start * k, src, k, nb)
         start += nb
@@ -367,8 +510,11 @@ cdef class Network:
     cdef readonly object dtype
     cdef readonly object segments     # 2L + 1 offsets: variable i is params[seg[i]:seg[i+1]]
     cdef readonly Py_ssize_t n_params
-    cdef Py_ssize_t[::1] _sizes, _w_off, _b_off, _act_off, _seg
-    cdef int[::1] _relu
+    cdef Py_ssize_t[::1] _sizes, _w_off, _b_off, _act_off, _pre_off, _seg
+    cdef int[::1] _acts, _metric_ids
+    cdef double[::1] _alphas, _reg
+    cdef readonly object head      # (loss id, δ, metric ids, t_rows, weighted, threshold)
+    cdef bint _fast_y              # train_batch may take y as given (unweighted regression)
     cdef Layout _lay
     cdef object _ws
     cdef object _identity      # 0, 1, 2, …: the order of a batch trained as given
@@ -380,12 +526,26 @@ cdef class Network:
     cdef int _typenum
     cdef bint _single
 
-    def __init__(self, sizes, relu, dtype):
+    def __init__(self, sizes, acts, dtype, alphas=None, regularizers=None):
+        """sizes: the input width, then each layer's units; acts: each layer's activation
+        id (fastdense.activations; True/False mean ReLU/linear) and alphas its parameter;
+        regularizers: per layer (kernel l1, kernel l2, bias l1, bias l2) or None."""
         sizes = [int(s) for s in sizes]
-        relu = [bool(r) for r in relu]
+        acts = [int(a) for a in acts]
         cdef int L = len(sizes) - 1
-        if L < 1 or len(relu) != L or min(sizes) < 1:
-            raise ValueError(f"bad layout: sizes {sizes}, relu {relu}")
+        if L < 1 or len(acts) != L or min(sizes) < 1 \
+                or not all(0 <= a <= ACT_SOFTMAX for a in acts):
+            raise ValueError(f"bad layout: sizes {sizes}, activations {acts}")
+        if ACT_SOFTMAX in acts[:L - 1]:
+            raise ValueError("softmax can only be the last layer's activation")
+        if acts[L - 1] == ACT_SOFTMAX and sizes[L] < 2:
+            raise ValueError("a softmax output needs at least 2 units")
+        alphas = [0.0] * L if alphas is None else [float(a) for a in alphas]
+        regularizers = [(0.0, 0.0, 0.0, 0.0)] * L if regularizers is None \
+            else [tuple(float(v) for v in r) for r in regularizers]
+        if len(alphas) != L or len(regularizers) != L \
+                or any(len(r) != 4 or min(r) < 0 for r in regularizers):
+            raise ValueError("alphas and regularizers need one entry per layer")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -393,7 +553,9 @@ cdef class Network:
         self._typenum = cnp.NPY_FLOAT32 if self._single else cnp.NPY_FLOAT64
         self._widest = max(sizes)
         self._sizes = np.asarray(sizes, dtype=np.intp)
-        self._relu = np.asarray(relu, dtype=np.intc)
+        self._acts = np.asarray(acts, dtype=np.intc)
+        self._alphas = np.asarray(alphas, dtype=np.float64)
+        self._reg = np.asarray(regularizers, dtype=np.float64).reshape(-1)
         w_off, b_off, seg = [], [], [0]
         off = 0
         for l in range(L):
@@ -418,14 +580,30 @@ cdef class Network:
         widest = max(sizes)
         self._lay.n_layers = L
         self._lay.sizes = &self._sizes[0]
-        self._lay.relu = &self._relu[0]
+        self._lay.act = &self._acts[0]
+        self._lay.alpha = &self._alphas[0]
+        self._lay.reg = &self._reg[0]
+        self._lay.any_reg = any(v > 0 for r in regularizers for v in r)
         self._lay.w_off = &self._w_off[0]
         self._lay.b_off = &self._b_off[0]
         self._lay.act_off = &self._act_off[0]
         total = int(act_off[L + 1])   # end of the last activation
         self._lay.y_off = total
-        self._lay.d0_off = total + sizes[L]
-        self._lay.d1_off = total + sizes[L] + widest
+        self._lay.d0_off = total + sizes[L] + 1          # targets and a weight row
+        self._lay.d1_off = self._lay.d0_off + widest
+        pre, end = [], self._lay.d1_off + widest
+        for l in range(L):
+            if l == L - 1 or acts[l] in (ACT_GELU, ACT_GELU_TANH):
+                pre.append(end)
+                end += sizes[l + 1]
+            else:
+                pre.append(-1)
+        self._pre_off = np.asarray(pre, dtype=np.intp)
+        self._lay.pre_off = &self._pre_off[0]
+        self._lay.scratch_off = end
+        self._metric_ids = np.zeros(1, dtype=np.intc)
+        self._lay.metric_ids = &self._metric_ids[0]
+        self.set_head(LOSS_MSE)
         self.params = aligned_empty(self.n_params, self.dtype)
         self.grads = aligned_empty(self.n_params, self.dtype)
         self.params[...] = 0
@@ -477,8 +655,49 @@ cdef class Network:
             out.append(buffer[self._b_off[l]:self._b_off[l] + o])
         return out
 
+    def set_head(self, int loss, double delta=1.0, metrics=(), bint labels=False,
+                 bint weighted=False, double threshold=0.5):
+        """The loss (fastdense.losses' id, Huber's δ), the metrics (ids) computed in the
+        epoch loop, whether targets are class labels (one row) and whether a sample weight
+        column follows them in the y that train_epoch, gradients and evaluate take."""
+        cdef int L = self._lay.n_layers, out_act = self._acts[L - 1]
+        if not 0 <= loss <= 5 or not delta > 0:
+            raise ValueError(f"bad loss {loss} or delta {delta}")
+        ids = np.asarray(list(metrics), dtype=np.intc).reshape(-1)
+        if ids.size and (ids.min() < 0 or ids.max() > 4):
+            raise ValueError(f"bad metric ids {list(metrics)}")
+        if labels and (loss != 5 or self._sizes[L] < 2):
+            raise ValueError("class labels go with the sparse loss and several outputs")
+        if loss == 5 and not labels:
+            raise ValueError("the sparse loss takes class labels")
+        if self._busy and self._owner != PyThread_get_thread_ident():
+            raise RuntimeError("cannot change the loss while another thread trains the model")
+        self._metric_ids = ids if ids.size else np.zeros(1, dtype=np.intc)
+        self._lay.metric_ids = &self._metric_ids[0]
+        self._lay.n_metrics = <int>ids.size
+        self._lay.loss = loss
+        self._lay.delta = delta
+        self._lay.t_rows = 1 if labels else self._sizes[L]
+        self._lay.weighted = weighted
+        self._lay.threshold = threshold
+        self._lay.fast_mse = loss == LOSS_MSE and not weighted \
+            and (out_act == ACT_LINEAR or out_act == ACT_RELU)
+        self._fast_y = loss <= 2 and not weighted
+        self.head = (loss, delta, tuple(int(i) for i in ids), int(self._lay.t_rows),
+                     bool(weighted), threshold)
+
+    @property
+    def y_columns(self):
+        """Columns of the y that train_epoch, gradients and evaluate take: the targets (or
+        one of labels), then one of sample weights when the head is weighted."""
+        return self._lay.t_rows + self._lay.weighted
+
+    @property
+    def n_metrics(self):
+        return self._lay.n_metrics
+
     cdef Py_ssize_t _per_row(self):
-        return self._lay.d1_off + max(self._sizes)
+        return self._lay.scratch_off + 2
 
     cdef void _reserve(self, Py_ssize_t cap) except *:
         """Make the training workspace hold batches of `cap` rows (kept and reused)."""
@@ -491,13 +710,13 @@ cdef class Network:
     cdef _check_xy(self, x, y):
         """X and y as train_epoch needs them: exact ndarrays of the model's dtype,
         C-contiguous, 2-D, of the model's widths and one non-zero length."""
-        cdef Py_ssize_t L = self._lay.n_layers
+        cdef Py_ssize_t L = self._lay.n_layers, ycols = self._lay.t_rows + self._lay.weighted
         if _is_matrix(x, self._typenum, self._sizes[0]) \
-                and _is_matrix(y, self._typenum, self._sizes[L]) \
+                and _is_matrix(y, self._typenum, ycols) \
                 and cnp.PyArray_DIM(<cnp.ndarray>x, 0) == cnp.PyArray_DIM(<cnp.ndarray>y, 0) \
                 and cnp.PyArray_DIM(<cnp.ndarray>x, 0) > 0:
             return
-        for name, a, width in (("X", x, self._sizes[0]), ("y", y, self._sizes[L])):
+        for name, a, width in (("X", x, self._sizes[0]), ("y", y, ycols)):
             if not isinstance(a, np.ndarray) or a.dtype != self.dtype or a.ndim != 2 \
                     or not a.flags.c_contiguous:
                 raise TypeError(f"{name} must be a C-contiguous 2-D {self.dtype} array")
@@ -508,7 +727,7 @@ cdef class Network:
         raise ValueError("no samples")
 
     def train_epoch(self, x, y, order, Py_ssize_t batch_size, config, state, lrs,
-                    long long t_first, losses=None):
+                    long long t_first, losses=None, metrics=None):
         """One epoch of minibatch updates in one nogil call. Returns (loss, done, stop):
         the mean over the epoch's samples of each batch's loss before its update, the
         number of updates applied, and why training stopped early: None (it did not),
@@ -520,7 +739,10 @@ cdef class Network:
         `config`: the optimizer's `_config()` tuple; `state`: its state arrays for the flat
         buffer; `lrs`: one learning rate (a float) or a float64 array of each batch's;
         `t_first`: the first update's t; `losses`: an optional float64 array receiving
-        each batch's loss. Everything is checked here, cheaply: this runs once an epoch.
+        each batch's loss; `metrics`: an optional float64 array of n_metrics values to
+        which each trained batch's per-sample metric sums are added (set_head's metrics,
+        computed on each batch's output before its update). Everything is checked here,
+        cheaply: this runs once an epoch.
         """
         self._check_xy(x, y)
         cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0)
@@ -563,6 +785,19 @@ cdef class Network:
                   and cnp.PyArray_DIM(<cnp.ndarray>losses, 0) >= n_batches):
             raise ValueError(f"losses must be a writable contiguous float64 array of at "
                              f"least {n_batches} values")
+        cdef double* msp = NULL
+        if metrics is not None:
+            if not (cnp.PyArray_CheckExact(metrics)
+                    and cnp.PyArray_NDIM(<cnp.ndarray>metrics) == 1
+                    and cnp.PyArray_TYPE(<cnp.ndarray>metrics) == cnp.NPY_FLOAT64
+                    and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>metrics)
+                    and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>metrics)
+                    and cnp.PyArray_DIM(<cnp.ndarray>metrics, 0) == self._lay.n_metrics):
+                raise ValueError(f"metrics must be a writable contiguous float64 array of "
+                                 f"{self._lay.n_metrics} values")
+            if self._lay.n_metrics:
+                msp = <double*>cnp.PyArray_DATA(<cnp.ndarray>metrics)
+        self._check_labels(y)
         if config is not self._config_key:
             self._cfg = self._make_config(config)
             self._config_key = config
@@ -593,13 +828,13 @@ cdef class Network:
                         &self._lay, <float*>pp, <float*>gp, self.n_params, &self._seg[0],
                         2 * self._lay.n_layers, <float*>wp, self._cap, <float*>xp,
                         <float*>yp, op, n, bs, &cfg, <float**>st, lp, lr_stride, t_first,
-                        outp, &mean_loss, &status)
+                        outp, &mean_loss, &status, msp)
                 else:
                     done = train_epoch_core(
                         &self._lay, <double*>pp, <double*>gp, self.n_params, &self._seg[0],
                         2 * self._lay.n_layers, <double*>wp, self._cap, <double*>xp,
                         <double*>yp, op, n, bs, &cfg, <double**>st, lp, lr_stride, t_first,
-                        outp, &mean_loss, &status)
+                        outp, &mean_loss, &status, msp)
         finally:
             self._release()
         return mean_loss, done, self._stop_reason(status, cfg.rule)
@@ -619,7 +854,7 @@ cdef class Network:
         the model's dtype and shape (an ndarray exactly; y may be 1-D for one output): the
         caller then validates and converts, and calls train_epoch."""
         cdef Py_ssize_t L = self._lay.n_layers, n_in = self._sizes[0], k = self._sizes[L]
-        if not (cnp.PyArray_CheckExact(x) and cnp.PyArray_CheckExact(y)):
+        if not (self._fast_y and cnp.PyArray_CheckExact(x) and cnp.PyArray_CheckExact(y)):
             return None
         cdef cnp.ndarray xa = <cnp.ndarray>x, ya = <cnp.ndarray>y
         if cnp.PyArray_NDIM(xa) != 2 or cnp.PyArray_TYPE(xa) != self._typenum \
@@ -686,11 +921,75 @@ cdef class Network:
             return train_epoch_core(&self._lay, <float*>pp, <float*>gp, self.n_params,
                                     &self._seg[0], 2 * self._lay.n_layers, <float*>wp,
                                     self._cap, <float*>xp, <float*>yp, op, n, n, cfg,
-                                    <float**>st, lr, 0, t, loss, &mean, status)
+                                    <float**>st, lr, 0, t, loss, &mean, status, NULL)
         return train_epoch_core(&self._lay, <double*>pp, <double*>gp, self.n_params,
                                 &self._seg[0], 2 * self._lay.n_layers, <double*>wp,
                                 self._cap, <double*>xp, <double*>yp, op, n, n, cfg,
-                                <double**>st, lr, 0, t, loss, &mean, status)
+                                <double**>st, lr, 0, t, loss, &mean, status, NULL)
+
+    cdef _check_labels(self, y):
+        """Class labels (the sparse head) must be whole numbers in [0, outputs) and sample
+        weights finite and ≥ 0: the head indexes by the label. One pass over y, in C."""
+        cdef Py_ssize_t k = self._sizes[self._lay.n_layers], n = y.shape[0], i
+        cdef Py_ssize_t cols = self._lay.t_rows + self._lay.weighted
+        cdef bint labels = self._lay.loss == 5, weighted = self._lay.weighted, bad = False
+        cdef double v
+        cdef float* fp
+        cdef double* dp
+        if not (labels or weighted):
+            return
+        if self._single:
+            fp = <float*>cnp.PyArray_DATA(<cnp.ndarray>y)
+            with nogil:
+                for i in range(n):
+                    if labels:
+                        v = fp[i * cols]
+                        bad |= not (v >= 0 and v < k and v == <double><Py_ssize_t>v)
+                    if weighted:
+                        v = fp[i * cols + cols - 1]
+                        bad |= not (v >= 0 and v - v == 0)
+        else:
+            dp = <double*>cnp.PyArray_DATA(<cnp.ndarray>y)
+            with nogil:
+                for i in range(n):
+                    if labels:
+                        v = dp[i * cols]
+                        bad |= not (v >= 0 and v < k and v == <double><Py_ssize_t>v)
+                    if weighted:
+                        v = dp[i * cols + cols - 1]
+                        bad |= not (v >= 0 and v - v == 0)
+        if bad:
+            raise ValueError(f"y holds a class label outside [0, {k}) or not whole, or a "
+                             f"negative or non-finite sample weight")
+
+    def evaluate(self, x, y):
+        """(Σᵢ wᵢ lᵢ / n + the regularisers' penalty, [metric means]) over the rows of x and
+        y (as train_epoch takes them), through the compiled forward and head, in chunks,
+        with a workspace of its own (so it may run beside predict)."""
+        self._check_xy(x, y)
+        self._check_labels(y)
+        cdef Py_ssize_t n = x.shape[0], cap = min(n, DEF_PREDICT_ROWS)
+        check_fits(cap * self._per_row() * self.dtype.itemsize, "the evaluation workspace")
+        ws = aligned_empty(cap * self._per_row(), self.dtype)
+        sums = np.zeros(max(self._lay.n_metrics, 1))
+        cdef double[::1] sv = sums
+        cdef void* wp = cnp.PyArray_DATA(ws)
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* xp = cnp.PyArray_DATA(x)
+        cdef void* yp = cnp.PyArray_DATA(y)
+        cdef double total, pen = 0
+        with nogil:
+            if self._single:
+                evaluate_core(&self._lay, <float*>pp, <float*>xp, <float*>yp, n, <float*>wp,
+                              cap, &total, &sv[0])
+                if self._lay.any_reg:
+                    pen = penalty(&self._lay, <float*>pp, <float*>NULL)
+            else:
+                evaluate_core(&self._lay, <double*>pp, <double*>xp, <double*>yp, n,
+                              <double*>wp, cap, &total, &sv[0])
+                if self._lay.any_reg:
+                    pen = penalty(&self._lay, <double*>pp, <double*>NULL)
+        return total / n + pen, [float(v) / n for v in sums[:self._lay.n_metrics]]
 
     cdef _check_state(self, state):
         cdef cnp.ndarray a
@@ -721,6 +1020,7 @@ cdef class Network:
         """(loss, gradient) of (x, y): the gradient a copy of `grads`, taken before another
         thread may train; parameters unchanged."""
         self._check_xy(x, y)
+        self._check_labels(y)
         cdef Py_ssize_t n = x.shape[0]
         order = np.arange(n, dtype=np.intp)
         cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(order)
@@ -739,12 +1039,12 @@ cdef class Network:
                     gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp,
                                  n, op, n)
                     loss = forward_backward(&self._lay, <float*>pp, <float*>gp, <float*>wp,
-                                            self._cap, n)
+                                            self._cap, n, NULL)
                 else:
                     gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp,
                                  <double*>yp, n, op, n)
                     loss = forward_backward(&self._lay, <double*>pp, <double*>gp,
-                                            <double*>wp, self._cap, n)
+                                            <double*>wp, self._cap, n, NULL)
             grads = self.grads.copy()
         finally:
             self._release()
@@ -779,7 +1079,7 @@ cdef class Network:
         if n == 0:
             return out
         cdef Py_ssize_t cap = min(n, DEF_PREDICT_ROWS), widest = self._widest
-        cdef Py_ssize_t ws_size = cap * (n_in + 2 * widest)
+        cdef Py_ssize_t ws_size = cap * (n_in + 2 * widest + 1)
         # The workspace is local to the call (on the stack when small), so concurrent
         # predictions on one model share nothing mutable.
         cdef double stack_ws[STACK_WS + 8]        # + 64 bytes to start it on a 64-byte line

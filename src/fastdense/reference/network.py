@@ -1,23 +1,31 @@
-"""The reference network: ``Sequential`` of ``Dense`` layers, MSE loss, in plain NumPy.
+"""The reference network: ``Sequential`` of ``Dense`` layers in plain NumPy, with the whole
+vocabulary of fastdense (``fastdense.activations``, ``losses``, ``metrics``,
+``regularizers``; sample and class weights and the validation split of ``_fitdata``).
 
 It is the yardstick of every speed claim, so it is written as well as NumPy allows:
 
 * the model dtype is kept end to end: no Python float or float64 array ever meets a
-  float32 buffer in a ufunc;
+  float32 buffer in a ufunc (every constant is a scalar of the model dtype);
 * all parameters live in one flat buffer, each layer's ``W`` (in, out) and ``b`` (out,)
   being views into it (layout ``W0, b0, W1, b1, ...``); the gradients live in a second flat
   buffer of the same layout, so the optimizer makes one update over one array;
 * every intermediate array of a pass over ``n`` rows is allocated once per ``n`` and reused
-  (``out=`` everywhere), so a training step allocates nothing but NumPy's scalars.
+  (``out=`` everywhere), so a training step allocates nothing but NumPy's scalars;
+* the formulas are the stable ones: log-sum-exp for the categorical cross-entropies,
+  ``logaddexp``/``log1p`` for the binary one and softplus, SciPy's ``expit`` for the sigmoid.
 
-The math of one step on a batch ``x`` (n, d) with targets ``y`` (n, k), layer ``i`` being
-``a_i = f_i(z_i)``, ``z_i = a_{i-1}·W_i + b_i``, ``a_{-1} = x``::
+The math of one step on a batch ``x`` (n, d) with targets ``y``, layer ``i`` being
+``a_i = f_i(z_i)``, ``z_i = a_{i-1}·W_i + b_i``, ``a_{-1} = x``, sample weights ``w``::
 
-    loss     = Σ (ŷ − y)² / (n·k)
-    δ_L      = 2 (ŷ − y) / (n·k)                 (∂loss/∂ŷ)
-    δ_i     ← δ_i ⊙ [a_i > 0]                    (ReLU layers: ∂loss/∂z_i)
-    ∂W_i     = a_{i-1}ᵀ · δ_i,   ∂b_i = 1ᵀ · δ_i
-    δ_{i-1}  = δ_i · W_iᵀ                        (not computed for the first layer)
+    loss     = Σᵢ wᵢ·lᵢ / n + Σ_layers l1·Σ|W| + l2·ΣW²         (losses.py, regularizers.py)
+    δ_L      = ∂loss/∂ŷ ⊙ f_L'      (regression losses; softmax: p ⊙ (g − Σ_j p_j g_j))
+             = ∂loss/∂z_L           (cross-entropies: the fused logits formula, × wᵢ/n)
+    ∂W_i     = a_{i-1}ᵀ · δ_i  (+ l1·sign(W_i) + 2·l2·W_i),   ∂b_i = 1ᵀ · δ_i  (+ ...)
+    δ_{i-1}  = (δ_i · W_iᵀ) ⊙ f_{i-1}'   (f' from a_{i-1}; GELU from z_{i-1}, which it keeps)
+
+With a cross-entropy the last layer's activation (sigmoid or softmax) is never applied in
+training or evaluation: the head works on its logits (and computes the probabilities once,
+for the gradient and the metrics); ``predict`` applies it.
 
 Measured choices (NumPy 2.4, float32, per call; 32×10 is the ``seed`` workload, 128×512 ``wide``):
 
@@ -38,14 +46,20 @@ import numbers
 
 import numpy as np
 
+from .. import _fitdata
 from .. import _validation as v
+from .. import callbacks as _callbacks
+from .. import losses as _losses
+from .. import metrics as _metrics
 from ..callbacks import History, progress_line
 from ..layers import Dense, glorot_uniform
+from . import _math
 from . import optimizers as _optimizers
 
 __all__ = ["Sequential", "Dense"]
 
-LOSSES = ("mse", "mean_squared_error")
+RELU, LINEAR, GELU, GELU_TANH, SOFTMAX = (_math.RELU, _math.LINEAR, _math.GELU,
+                                          _math.GELU_TANH, _math.SOFTMAX)
 
 # Workspaces are kept per row count; more distinct counts than this (e.g. predict on many
 # sizes) evict the oldest, so memory stays bounded.
@@ -55,40 +69,65 @@ _MAX_WORKSPACES = 8
 class _Workspace:
     """The buffers of passes over ``n`` rows, allocated once and reused.
 
-    Forward: ``acts[i]`` (n, units_i) holds ``z_i`` then ``a_i`` in place; ``zeros[i]`` is
-    the ReLU's other operand. Training (made on first use): ``deltas[i]`` (n, units_i),
-    ``masks[i]`` (bool views of one buffer), ``ones`` (n,) for the bias gradient, ``x``/``y``
-    for the gathered batch, ``scale`` = 2/(n·k) in the model dtype.
+    Forward: ``acts[i]`` (n, units_i) holds ``z_i`` then ``a_i`` in place (a GELU layer
+    keeps ``z_i`` in ``pre[i]``); ``zeros[i]`` is the ReLU's other operand; ``masks[i]``,
+    ``tmp[i]`` (and ``tmp2``/``tmp3`` with GELU layers) are scratch of the layer's shape.
+    The head's buffers (k = the output width): ``h0``/``h1``/``h2``/``hm``/``prob``/``oh``
+    (n, k), ``r1``..``r4`` (n, 1), ``wcol`` (n, 1), ``i1``/``i2`` (n,) indices, ``bn``/``bk``
+    bool. Training (made on first use): ``deltas[i]`` (n, units_i), ``ones`` (n,) for the
+    bias gradient, ``x``/``y``/``labels``/``sw`` for the gathered batch.
     """
 
-    __slots__ = ("n", "acts", "zeros", "deltas", "masks", "ones", "x", "y", "scale")
-
-    def __init__(self, n: int, units: list[int], dtype: np.dtype):
+    def __init__(self, n: int, units: list[int], dtype: np.dtype, gelu: bool,
+                 c: _math.Consts, ones_k: np.ndarray, eye: np.ndarray):
         self.n = n
+        k = units[-1]
+        width = max(units)
+        self.c, self.ones_k, self.eye = c, ones_k, eye
         self.acts = [np.empty((n, u), dtype) for u in units]
-        zeros = np.zeros(n * max(units), dtype)
-        self.zeros = [zeros[:n * u].reshape(n, u) for u in units]
+        self.pre = [np.empty((n, u), dtype) if gelu else None for u in units]
+        self.zeros = _shaped(np.zeros(n * width, dtype), n, units)
+        self.masks = _shaped(np.empty(n * width, np.bool_), n, units)
+        self.tmp = _shaped(np.empty(n * width, dtype), n, units)
+        self.tmp2 = _shaped(np.empty(n * width, dtype), n, units) if gelu else None
+        self.tmp3 = _shaped(np.empty(n * width, dtype), n, units) if gelu else None
+        self.h0, self.h1, self.h2, self.hm, self.prob, self.oh = (
+            np.empty((n, k), dtype) for _ in range(6))
+        self.r1, self.r2, self.r3, self.r4, self.wcol = (
+            np.empty((n, 1), dtype) for _ in range(5))
+        self.ones_n1 = np.ones((n, 1), dtype)
+        self.i1, self.i2 = np.empty(n, np.intp), np.empty(n, np.intp)
+        self.bn = np.empty(n, np.bool_)
+        self.bk = np.empty((n, k), np.bool_)
+        t = dtype.type
+        self.scale_n, self.scale_nk, self.scale2_nk = t(1.0 / n), t(1.0 / (n * k)), \
+            t(2.0 / (n * k))
+        self.yhat = None
         self.deltas: list[np.ndarray] | None = None
 
     def make_training(self, n_in: int, units: list[int], dtype: np.dtype) -> None:
         n = self.n
         self.deltas = [np.empty((n, u), dtype) for u in units]
-        masks = np.empty(n * max(units), np.bool_)
-        self.masks = [masks[:n * u].reshape(n, u) for u in units]
         self.ones = np.ones(n, dtype)
         self.x = np.empty((n, n_in), dtype)
         self.y = np.empty((n, units[-1]), dtype)
-        self.scale = dtype.type(2.0 / (n * units[-1]))
+        self.labels = np.empty(n, np.intp)
+        self.sw = np.empty((n, 1), dtype)
+
+
+def _shaped(flat: np.ndarray, n: int, units: list[int]) -> list[np.ndarray]:
+    return [flat[:n * u].reshape(n, u) for u in units]
 
 
 class Sequential:
-    """A stack of ``Dense`` layers trained by minibatch gradient descent on the MSE loss.
+    """A stack of ``Dense`` layers trained by minibatch gradient descent.
 
-    ``Sequential([Dense(10, activation="relu", input_dim=10), Dense(1)], dtype="float32",
-    seed=0)``. Weights are drawn at construction: for each layer in order,
-    ``glorot_uniform(rng, fan_in, fan_out, dtype)`` from ``rng = np.random.default_rng(seed)``,
-    biases zero. The same ``rng`` shuffles every epoch of ``fit``
-    (``order = rng.permutation(n)``), so a seed fixes the whole run.
+    ``Sequential([Dense(64, activation="relu", input_dim=64), Dense(10, activation=
+    "softmax")], dtype="float32", seed=0)``. Weights are drawn at construction: for each
+    layer in order, ``glorot_uniform(rng, fan_in, fan_out, dtype)`` from
+    ``rng = np.random.default_rng(seed)``, biases zero. The same ``rng`` shuffles every
+    epoch of ``fit`` (``order = rng.permutation(n)``), so a seed fixes the whole run.
+    Only the last layer may be softmax (with at least 2 units).
     """
 
     def __init__(self, layers, *, dtype="float32", seed=None):
@@ -96,7 +135,15 @@ class Sequential:
         self.layers = _check_layers(layers)
         self._n_in = self.layers[0].input_dim
         self._units = [layer.units for layer in self.layers]
-        self._relu = [layer.activation == "relu" for layer in self.layers]
+        specs = [layer.activation_spec for layer in self.layers]
+        self._kinds = [a.kernel_id for a in specs]
+        t = self._dtype.type
+        self._alphas = [t(a.alpha) for a in specs]
+        self._gelu = any(k in (GELU, GELU_TANH) for k in self._kinds)
+        self._c = _math.Consts(self._dtype)
+        k = self._units[-1]
+        self._ones_k = np.ones((k, 1), self._dtype)
+        self._eye = np.eye(k, dtype=self._dtype)
         self._rng = np.random.default_rng(seed)
 
         shapes = []
@@ -113,15 +160,27 @@ class Sequential:
         for W in self._param_views[0::2]:
             W[...] = glorot_uniform(self._rng, W.shape[0], W.shape[1], self._dtype)
 
-        # (W, b, dW, db, relu) per layer: what the hot loops iterate over
+        # (W, b, dW, db, kind, alpha) per layer: what the hot loops iterate over
         self._plan = [
             (self._param_views[2 * i], self._param_views[2 * i + 1],
-             self._grad_views[2 * i], self._grad_views[2 * i + 1], self._relu[i])
+             self._grad_views[2 * i], self._grad_views[2 * i + 1], self._kinds[i],
+             self._alphas[i])
             for i in range(len(self.layers))
         ]
+        # (param, grad, scratch, l1, l2) for each regularised variable
+        scratch = _views(np.empty(size, self._dtype), shapes)
+        self._regs = []
+        for i, layer in enumerate(self.layers):
+            for j, reg in ((2 * i, layer.kernel_regularizer), (2 * i + 1, layer.bias_regularizer)):
+                if reg is not None and (reg.l1 or reg.l2):
+                    self._regs.append((self._param_views[j], self._grad_views[j], scratch[j],
+                                       t(reg.l1), t(reg.l2), t(2 * reg.l2)))
         self._workspaces: dict[int, _Workspace] = {}
         self.optimizer = None
         self.loss = None
+        self.metrics_names: list[str] = []
+        self.stop_training = False
+        self._set_loss(_losses.get("mse"), [])
 
     # ---------------------------------------------------------------- description
     @property
@@ -152,18 +211,34 @@ class Sequential:
             np.copyto(view, arr)
 
     # ---------------------------------------------------------------- training setup
-    def compile(self, optimizer="sgd", loss="mse"):
+    def compile(self, optimizer="sgd", loss="mse", metrics=None):
         """``optimizer``: a reference optimizer instance, or its name (``"sgd"``, ...);
-        ``loss``: ``"mse"`` (mean over samples and outputs)."""
-        if not isinstance(loss, str) or loss.lower() not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}: the reference supports {LOSSES}")
-        self.optimizer = _resolve_optimizer(optimizer)
-        self.loss = "mse"
+        ``loss``: a name of ``fastdense.losses.NAMES`` or a ``fastdense.losses.Loss``, which
+        must suit the output layer (``losses.check_output``); ``metrics``: names of
+        ``fastdense.metrics.NAMES`` ("accuracy" chosen from the loss)."""
+        optimizer = _resolve_optimizer(optimizer)
+        spec = _losses.get(loss)
+        last = self.layers[-1]
+        _losses.check_output(spec, last.activation, last.units)
+        resolved = _metrics.resolve(metrics, spec, last.units)
+        self.optimizer = optimizer
+        self.loss = loss if isinstance(loss, str) else spec.name
+        self.metrics_names = [name for name, _ in resolved]
+        self._set_loss(spec, [mid for _, mid in resolved])
         # the optimizer updates the flat buffer at once, unless it clips per variable
         if getattr(self.optimizer, "clipnorm", None):
             self._opt_args = (self._grad_views, self._param_views)
         else:
             self._opt_args = ([self._grads], [self._params])
+
+    def _set_loss(self, spec, metric_ids) -> None:
+        self._loss = spec
+        self._head = _math.HEADS[spec.name]
+        # cross-entropies work on the last layer's logits: its activation is skipped
+        self._fused = spec.name in _losses.CROSSENTROPIES
+        self._metric_ids = metric_ids
+        threshold = 0.0 if spec.name == "binary_crossentropy" and spec.from_logits else 0.5
+        self._c.set_loss(spec.delta, threshold)
 
     def _require_compiled(self):
         if self.optimizer is None:
@@ -171,8 +246,9 @@ class Sequential:
 
     # ---------------------------------------------------------------- public passes
     def predict(self, X, batch_size=None, verbose=0) -> np.ndarray:
-        """The network's outputs for ``X`` (n, d): a new (n, k) array. All rows go through
-        at once; ``batch_size``/``verbose`` are accepted for Keras compatibility."""
+        """The network's outputs for ``X`` (n, d), the output activation applied (softmax
+        probabilities, ...): a new (n, k) array. All rows go through at once;
+        ``batch_size``/``verbose`` are accepted for Keras compatibility."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
         X = v.as_inputs(X, self._n_in, self._dtype)
@@ -181,40 +257,58 @@ class Sequential:
             self._forward(X, self._workspace(X.shape[0]), out)
         return out
 
-    def evaluate(self, X, y, batch_size=None, verbose=0) -> float:
-        """MSE over all samples and outputs (``batch_size``/``verbose`` as in ``predict``)."""
+    def evaluate(self, X, y, batch_size=None, verbose=0, sample_weight=None,
+                 return_dict=False):
+        """The loss (Σᵢ wᵢ·lᵢ / n plus the regularisers' penalty; MSE if not compiled) over
+        all of (X, y): a float when no metrics were compiled, else ``[loss, m1, ...]``, or
+        ``{"loss": ..., name: ...}`` with ``return_dict`` (``batch_size``/``verbose`` as in
+        ``predict``)."""
         if batch_size is not None:
             v.count(batch_size, "batch_size", 1)
-        X = v.as_inputs(X, self._n_in, self._dtype)
-        y = v.as_targets(y, X.shape[0], self._units[-1], self._dtype)
+        X, T, sw = self._data(X, y, sample_weight)
         if X.shape[0] == 0:
             raise ValueError("cannot evaluate on 0 samples")
-        return self._evaluate(X, y)
+        loss, values = self._evaluate(X, T, sw, _unit_rows(self._loss, T))
+        if return_dict:
+            return {"loss": loss, **dict(zip(self.metrics_names, values))}
+        return [loss, *values] if self.metrics_names else loss
 
-    def compute_gradients(self, x, y):
-        """``(loss, [dW0, db0, dW1, db1, ...])`` at the current weights, without updating."""
-        x, y = self._batch(x, y)
-        loss = self._backprop(x, y, self._training_workspace(x.shape[0]))
+    def compute_gradients(self, x, y, sample_weight=None):
+        """``(loss, [dW0, db0, dW1, db1, ...])`` at the current weights, without updating
+        (the compiled loss, MSE if not compiled; regularisers included)."""
+        x, T, sw = self._batch(x, y, sample_weight)
+        ws = self._training_workspace(x.shape[0])
+        loss = self._backprop(x, T, sw, ws, _unit_rows(self._loss, T))
         return loss, [g.copy() for g in self._grad_views]
 
-    def train_on_batch(self, x, y) -> float:
+    def train_on_batch(self, x, y, sample_weight=None) -> float:
         """One optimizer update on the batch; returns the loss before the update."""
         self._require_compiled()
-        x, y = self._batch(x, y)
-        loss = self._backprop(x, y, self._training_workspace(x.shape[0]))
+        x, T, sw = self._batch(x, y, sample_weight)
+        ws = self._training_workspace(x.shape[0])
+        loss = self._backprop(x, T, sw, ws, _unit_rows(self._loss, T))
         self.optimizer.apply(*self._opt_args)
         return loss
 
     def fit(self, X, y, epochs=1, batch_size=32, shuffle=True, validation_data=None,
-            verbose=1) -> History:
+            validation_split=0.0, sample_weight=None, class_weight=None, verbose=1,
+            callbacks=None) -> History:
         """Minibatch training. Each epoch visits ``order = rng.permutation(n)`` (or
         ``arange(n)`` without shuffle) in batches ``order[i:i+batch_size]``, the last one
-        possibly partial. ``loss`` per epoch: the mean over samples of each batch's loss
-        before its update; ``val_loss``: MSE on ``validation_data`` after the epoch."""
+        possibly partial. History, per epoch: ``loss``, the mean over samples of each
+        batch's loss before its update; each metric (under the name given to compile), the
+        mean over samples of its value on each batch's output before its update;
+        ``val_loss`` and ``val_<metric>`` on the validation data after the epoch.
+
+        ``validation_data``: ``(X_val, y_val)`` or ``(X_val, y_val, sample_weight_val)``;
+        else ``validation_split`` holds out the last ``n - floor(n·(1 − fraction))`` rows
+        (before any shuffling; their sample weights alike). ``sample_weight``: one weight
+        per sample; ``class_weight``: {class: weight} (not with sample_weight).
+        ``callbacks``: as ``fastdense.callbacks`` describes (once per epoch)."""
         self._require_compiled()
-        X = v.as_inputs(X, self._n_in, self._dtype)
+        callbacks = _callbacks.checked(callbacks)
+        X, T, sw = self._data(X, y, sample_weight, class_weight)
         n = X.shape[0]
-        y = v.as_targets(y, n, self._units[-1], self._dtype)
         if n == 0:
             raise ValueError("cannot fit on 0 samples")
         epochs = v.count(epochs, "epochs", 0)
@@ -222,105 +316,204 @@ class Sequential:
         if not isinstance(shuffle, (bool, np.bool_)):
             raise TypeError(f"shuffle must be True or False, got {shuffle!r}")
         verbose = _check_verbose(verbose)
+        split_at = _fitdata.validation_split(validation_split, n)
+        val = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
-            Xv = v.as_inputs(validation_data[0], self._n_in, self._dtype, "X_val")
-            yv = v.as_targets(validation_data[1], Xv.shape[0], self._units[-1], self._dtype,
-                              "y_val")
+            if not isinstance(validation_data, (tuple, list)) \
+                    or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be (X_val, y_val) or "
+                                 "(X_val, y_val, sample_weight_val)")
+            Xv, Tv, swv = self._data(validation_data[0], validation_data[1],
+                                     validation_data[2] if len(validation_data) == 3
+                                     else None, xname="X_val", yname="y_val")
             if Xv.shape[0] == 0:
                 raise ValueError("validation_data has 0 samples")
+            val = (Xv, Tv, swv, _unit_rows(self._loss, Tv))
+        elif split_at < n:
+            val = (X[split_at:], T[split_at:], None if sw is None else sw[split_at:])
+            val += (_unit_rows(self._loss, val[1]),)
+            X, T = X[:split_at], T[:split_at]
+            sw = None if sw is None else sw[:split_at]
+            n = split_at
+        unit = _unit_rows(self._loss, T)
 
         history = History()
+        self.history = history
+        self.stop_training = False
         starts = range(0, n, batch_size)
         sizes = [min(batch_size, n - i) for i in starts]
+        for cb in callbacks:
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": len(sizes), "verbose": verbose})
+        for cb in callbacks:
+            cb.on_train_begin(None)
         spaces = [self._training_workspace(s) for s in sizes[:1] + sizes[-1:]]
         ws_full, ws_last = spaces
         backprop, apply, opt_args = self._backprop, self.optimizer.apply, self._opt_args
         take = np.take
+        sparse = self._loss.sparse
+        ids, names = self._metric_ids, self.metrics_names
+        if ids:
+            metric_sums, threshold = _math.metric_sums, self._c.threshold
+        logs = None
         for epoch in range(epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch, None)
             total = 0.0
+            msums = [0.0] * len(ids)
             if shuffle:
                 order = self._rng.permutation(n)
-                for i in starts:
-                    ws = ws_full if i + batch_size <= n else ws_last
+            for i in starts:
+                ws = ws_full if i + batch_size <= n else ws_last
+                if shuffle:
                     idx = order[i:i + batch_size]
                     # mode="clip": the indices are valid by construction, and the default
                     # mode="raise" buffers the whole output before writing it
-                    take(X, idx, axis=0, out=ws.x, mode="clip")
-                    take(y, idx, axis=0, out=ws.y, mode="clip")
-                    total += backprop(ws.x, ws.y, ws) * ws.n
-                    apply(*opt_args)
-            else:
-                # batches are contiguous row ranges: views, no gather
-                for i in starts:
-                    ws = ws_full if i + batch_size <= n else ws_last
-                    total += backprop(X[i:i + batch_size], y[i:i + batch_size], ws) * ws.n
-                    apply(*opt_args)
+                    xb = take(X, idx, axis=0, out=ws.x, mode="clip")
+                    tb = take(T, idx, axis=0, out=ws.labels if sparse else ws.y, mode="clip")
+                    wb = None if sw is None else take(sw, idx, axis=0, out=ws.sw, mode="clip")
+                else:
+                    # batches are contiguous row ranges: views, no gather
+                    xb, tb = X[i:i + batch_size], T[i:i + batch_size]
+                    wb = None if sw is None else sw[i:i + batch_size]
+                total += backprop(xb, tb, wb, ws, unit) * ws.n
+                if ids:     # on the output before the update
+                    for j, s in enumerate(metric_sums(ids, ws, ws.yhat, tb, threshold)):
+                        msums[j] += s
+                apply(*opt_args)
             logs = {"loss": total / n}
-            if validation_data is not None:
-                logs["val_loss"] = self._evaluate(Xv, yv)
+            for name, s in zip(names, msums):
+                logs[name] = s / n
+            if val is not None:
+                val_loss, val_values = self._evaluate(*val)
+                logs["val_loss"] = val_loss
+                for name, value in zip(names, val_values):
+                    logs["val_" + name] = value
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
             history.record(epoch, logs)
             if verbose:
                 print(progress_line(epoch, epochs, logs), flush=True)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end(logs)
         return history
 
     # ---------------------------------------------------------------- the arithmetic
-    def _forward(self, x, ws, out=None):
-        """``a_i = f(a_{i-1}·W_i + b_i)`` into ``ws.acts`` (the last into ``out`` if given)."""
+    def _forward(self, x, ws, out=None, logits=False):
+        """``a_i = f(a_{i-1}·W_i + b_i)`` into ``ws.acts`` (the last into ``out`` if given;
+        with ``logits`` the last layer's activation is not applied)."""
         a = x
         last = len(self._plan) - 1
-        for i, (W, b, _, _, relu) in enumerate(self._plan):
-            z = out if i == last and out is not None else ws.acts[i]
+        c = self._c
+        for i, (W, b, _, _, kind, alpha) in enumerate(self._plan):
+            dst = out if i == last and out is not None else ws.acts[i]
+            z = ws.pre[i] if kind == GELU or kind == GELU_TANH else dst
             np.matmul(a, W, out=z)
             np.add(z, b, out=z)
-            if relu:
+            if kind == RELU:
                 np.maximum(z, ws.zeros[i], out=z)
-            a = z
+            elif kind != LINEAR and not (logits and i == last):
+                _math.activate(kind, alpha, z, dst, ws, i, c)
+            a = dst
         return a
 
-    def _backprop(self, x, y, ws) -> float:
-        """Forward and backward over one batch: fills the gradient buffer, returns the loss."""
-        yhat = self._forward(x, ws)
+    def _backprop(self, x, y, w, ws, unit) -> float:
+        """Forward and backward over one batch: fills the gradient buffer, returns the loss
+        (the regularisers' penalty at the weights before the update included)."""
+        fused = self._fused
+        out = self._forward(x, ws, logits=fused)
+        loss = self._head(ws, out, y, w, True, unit, self._loss)
         d = ws.deltas[-1]
-        np.subtract(yhat, y, out=d)
-        loss = float(np.vdot(d, d)) / d.size
-        np.multiply(d, ws.scale, out=d)               # δ_L = 2(ŷ − y)/(n·k)
-        acts, deltas, masks, ones = ws.acts, ws.deltas, ws.masks, ws.ones
-        for i in range(len(self._plan) - 1, -1, -1):
-            W, _, dW, db, relu = self._plan[i]
-            if relu:                                   # δ_i ← δ_i ⊙ [a_i > 0]
-                mask = masks[i]
+        acts, deltas, ones, c = ws.acts, ws.deltas, ws.ones, self._c
+        derive = _math.derive
+        last = len(self._plan) - 1
+        for i in range(last, -1, -1):
+            W, _, dW, db, kind, alpha = self._plan[i]
+            if kind == RELU:                           # δ_i ← δ_i ⊙ [a_i > 0]
+                mask = ws.masks[i]
                 np.greater(acts[i], 0, out=mask)
                 np.multiply(d, mask, out=d)
+            elif kind != LINEAR and not (fused and i == last):
+                derive(kind, alpha, d, ws, i, c)
             a_prev = acts[i - 1] if i else x
             np.matmul(a_prev.T, d, out=dW)             # ∂W_i = a_{i-1}ᵀ·δ_i
             np.matmul(ones, d, out=db)                 # ∂b_i = 1ᵀ·δ_i
             if i:
                 np.matmul(d, W.T, out=deltas[i - 1])   # δ_{i-1} = δ_i·W_iᵀ
                 d = deltas[i - 1]
+        if self._regs:
+            loss += self._penalty(grad=True)
         return loss
 
-    def _evaluate(self, X, y) -> float:
-        ws = self._workspace(X.shape[0])
-        yhat = self._forward(X, ws)
-        np.subtract(yhat, y, out=yhat)
-        return float(np.vdot(yhat, yhat)) / yhat.size
+    def _penalty(self, grad=False) -> float:
+        """Σ l1·Σ|w| + l2·Σw² over the regularised variables; with ``grad``, adds
+        l1·sign(w) + 2·l2·w to their gradients."""
+        total = 0.0
+        for p, g, s, l1, l2, two_l2 in self._regs:
+            if l1:
+                np.abs(p, out=s)
+                total += float(l1) * float(np.add.reduce(s, axis=None))
+                if grad:
+                    np.sign(p, out=s)
+                    np.multiply(s, l1, out=s)
+                    np.add(g, s, out=g)
+            if l2:
+                total += float(l2) * float(np.vdot(p, p))
+                if grad:
+                    np.multiply(p, two_l2, out=s)
+                    np.add(g, s, out=g)
+        return total
+
+    def _evaluate(self, X, T, sw, unit):
+        """(loss with the penalty, [metric values]) over all rows at the current weights."""
+        n = X.shape[0]
+        ws = self._workspace(n)
+        out = self._forward(X, ws, logits=self._fused)
+        loss = self._head(ws, out, T, sw, False, unit, self._loss)
+        if self._regs:
+            loss += self._penalty()
+        values = []
+        if self._metric_ids:
+            sums = _math.metric_sums(self._metric_ids, ws, ws.yhat, T, self._c.threshold)
+            values = [s / n for s in sums]
+        return loss, values
 
     # ---------------------------------------------------------------- helpers
-    def _batch(self, x, y):
-        x = v.as_inputs(x, self._n_in, self._dtype, "x")
-        y = v.as_targets(y, x.shape[0], self._units[-1], self._dtype)
+    def _data(self, X, y, sample_weight=None, class_weight=None, xname="X", yname="y"):
+        """(X, targets, weights or None) checked for the loss: targets (n, k), or (n,) intp
+        class labels for the sparse loss; weights (n, 1) from sample_weight or
+        class_weight (not both)."""
+        X = v.as_inputs(X, self._n_in, self._dtype, xname)
+        spec = self._loss
+        T = _fitdata.as_targets(spec, y, X.shape[0], self._units[-1], self._dtype, yname)
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("cannot use class_weight and sample_weight at the same time")
+        sw = None
+        if sample_weight is not None:
+            sw = _fitdata.as_sample_weight(sample_weight, X.shape[0], self._dtype,
+                                           "sample_weight" if yname == "y" else
+                                           "validation sample_weight")
+        elif class_weight is not None:
+            sw = _fitdata.class_weight_to_sample_weight(class_weight, T, spec, self._dtype)
+        if spec.sparse:
+            T = T[:, 0].astype(np.intp)
+        return X, T, None if sw is None else sw.reshape(-1, 1)
+
+    def _batch(self, x, y, sample_weight=None):
+        x, T, sw = self._data(x, y, sample_weight, xname="x")
         if x.shape[0] == 0:
             raise ValueError("the batch has 0 samples")
-        return x, y
+        return x, T, sw
 
     def _workspace(self, n: int) -> _Workspace:
         ws = self._workspaces.get(n)
         if ws is None:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 del self._workspaces[next(iter(self._workspaces))]
-            ws = self._workspaces[n] = _Workspace(n, self._units, self._dtype)
+            ws = self._workspaces[n] = _Workspace(n, self._units, self._dtype, self._gelu,
+                                                  self._c, self._ones_k, self._eye)
         return ws
 
     def _training_workspace(self, n: int) -> _Workspace:
@@ -331,6 +524,12 @@ class Sequential:
 
     def __repr__(self):
         return f"Sequential({self.layers!r}, dtype={self._dtype.name!r})"
+
+
+def _unit_rows(loss, T) -> bool:
+    """Categorical cross-entropy's targets all sum to exactly 1 per row (then p·Σy = p)."""
+    return loss.name == "categorical_crossentropy" and bool(
+        np.all(np.add.reduce(T, axis=1) == 1))
 
 
 def _views(flat: np.ndarray, shapes) -> list[np.ndarray]:
@@ -363,6 +562,13 @@ def _check_layers(layers) -> list[Dense]:
             raise ValueError(
                 f"layers[{i}] declares input_dim={layers[i].input_dim} but the layer "
                 f"before it has {layers[i - 1].units} units")
+    for i, layer in enumerate(layers[:-1]):
+        if layer.activation == "softmax":
+            raise ValueError(f"layer {i} has a softmax activation, which only the last "
+                             f"layer may have (it normalises the outputs)")
+    if layers[-1].activation == "softmax" and layers[-1].units < 2:
+        raise ValueError("a softmax output needs at least 2 units (one unit's softmax is "
+                         "always 1)")
     return layers
 
 

@@ -7,6 +7,10 @@ lives in attributes ending in ``_``, and it passes
 ``sklearn.utils.estimator_checks.check_estimator`` (see tests/test_sklearn.py). It
 pickles through `Sequential`'s own pickling (the checked `.npz` bytes of `model.save`).
 
+What does not depend on the targets lives in `_FastDenseEstimator`: the hyper-parameters
+and their checks, the network (hidden Dense layers, then an output layer), the optimizer,
+the seed and the training loop.
+
 Tags: multi-output (from ``MultiOutputMixin``), nothing else. In particular no
 ``poor_score`` and no expected failures: every check passes with ``dtype="float32"`` (the
 default) and ``"float64"`` alike.
@@ -37,15 +41,7 @@ __all__ = ["FastDenseRegressor"]
 
 _SEED_BOUND = 2**31 - 1
 
-
-class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
-    """A dense network regressor trained with MSE by fastdense's compiled kernels.
-
-    The network is ``hidden_layer_sizes`` Dense layers with ``activation``, then one linear
-    output unit per target. 1-D ``y`` gives 1-D predictions; 2-D ``y`` (multi-output) gives
-    2-D predictions. Training runs in ``dtype`` (float32 by default); predictions are
-    returned as float64, as scikit-learn regressors do.
-
+_PARAMETERS = """\
     Parameters
     ----------
     hidden_layer_sizes : int or sequence of int, default=(100,)
@@ -74,26 +70,25 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         The precision of the weights and of all training arithmetic.
     verbose : int, default=0
         1 prints Keras's one line per epoch.
+"""
 
-    Attributes
-    ----------
-    model_ : fastdense.Sequential
-        The trained network (compiled; its optimizer holds the training state).
-    n_features_in_ : int
-        Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of str
-        Column names, when ``X`` had string column names.
-    n_outputs_ : int
-        Number of targets.
-    n_iter_ : int
-        Epochs trained since the last ``fit`` (``partial_fit`` adds one each).
-    loss_curve_ : list of float
-        The training loss (MSE) of every epoch, in order.
-    """
+
+def _with_parameters(cls):
+    """Put the shared Parameters section where a docstring says {parameters}."""
+    if cls.__doc__:                     # (None under python -OO)
+        cls.__doc__ = cls.__doc__.replace("    {parameters}\n", _PARAMETERS + "\n")
+    return cls
+
+
+class _FastDenseEstimator(BaseEstimator):
+    """What does not depend on the targets: the hyper-parameters and their checks,
+    the network (``hidden_layer_sizes`` Dense layers of ``activation``, then the output
+    layer a subclass chooses), the optimizer, the seed, the training loop, and the
+    validation of X at prediction time."""
 
     def __init__(self, hidden_layer_sizes: Sequence[int] = (100,),
                  activation: str | None = "relu",
-                 optimizer: str | _optimizers.Optimizer = "adam",
+                 optimizer: str = "adam",
                  learning_rate: float | None = None,
                  optimizer_params: dict[str, Any] | None = None, epochs: int = 200,
                  batch_size: int = 32, shuffle: bool = True,
@@ -111,43 +106,8 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.dtype = dtype
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ training
-    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
-        """Train a new network for ``epochs`` epochs on (X, y). Returns self."""
-        self._check_params()
-        X, y = self._validate_xy(X, y, reset=True)
-        self._start(X, y)
-        self._train(X, y, self.epochs)
-        return self
-
-    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
-        """Train one epoch on (X, y), continuing from the current network (a new one is
-        built on the first call). Returns self."""
-        first = not hasattr(self, "model_")
-        if first:
-            self._check_params()
-        X, y = self._validate_xy(X, y, reset=first)
-        if first:
-            self._start(X, y)
-        else:
-            outputs = 1 if y.ndim == 1 else y.shape[1]
-            if outputs != self.n_outputs_ or (y.ndim == 1) != self._y_1d:
-                raise ValueError(
-                    f"y has shape {y.shape}, but this estimator was fitted with "
-                    f"{self.n_outputs_} output(s) as {'1-D' if self._y_1d else '2-D'} y")
-        self._train(X, y, 1)
-        return self
-
-    def predict(self, X: npt.ArrayLike) -> np.ndarray:
-        """Predictions for the rows of X, float64: shape (n,) for 1-D training targets,
-        (n, n_outputs_) for 2-D ones."""
-        check_is_fitted(self, "model_")
-        X = _sk_validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C")
-        out = self.model_.predict(X).astype(np.float64)
-        return out[:, 0] if self._y_1d else out
-
-    # ------------------------------------------------------------------ helpers
-    def _check_params(self):
+    def _check_params(self) -> None:
+        sizes: list[Any]
         if isinstance(self.hidden_layer_sizes, numbers.Integral):
             sizes = [self.hidden_layer_sizes]
         else:
@@ -181,14 +141,15 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
         self._sizes = [int(s) for s in sizes]
 
-    def _validate_xy(self, X: Any, y: Any,
-                     reset: bool) -> tuple[np.ndarray, np.ndarray]:
-        dtype = np.dtype(self.dtype) if reset else self.model_.dtype
-        X, y = _sk_validate_data(self, X, y, reset=reset, dtype=dtype, order="C",
-                                 multi_output=True, y_numeric=True)
-        if y.ndim == 2 and y.shape[1] == 0:
-            raise ValueError("y has no columns: at least one target is needed")
-        return X, y
+    def _x_dtype(self, reset: bool) -> np.dtype:
+        """The dtype X is converted to: the parameter's on a new network, else the one the
+        network was built with."""
+        return np.dtype(self.dtype) if reset else self.model_.dtype
+
+    def _validated_x(self, X: Any) -> np.ndarray:
+        """X for prediction: fitted, the features seen in fit, the network's dtype."""
+        check_is_fitted(self, "model_")
+        return _sk_validate_data(self, X, reset=False, dtype=self.model_.dtype, order="C")
 
     def _seed(self) -> int:
         rs = self.random_state
@@ -198,21 +159,21 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
             return int(rs.integers(_SEED_BOUND))
         return int(check_random_state(rs).randint(_SEED_BOUND))
 
-    def _start(self, X, y):
-        """A new network and optimizer for (X, y); resets the fitted attributes."""
-        self._y_1d = y.ndim == 1
-        self.n_outputs_ = 1 if self._y_1d else int(y.shape[1])
-        units = self._sizes + [self.n_outputs_]
-        activations = [self.activation] * len(self._sizes) + [None]
-        layers = [Dense(u, activation=a, **({"input_dim": X.shape[1]} if i == 0 else {}))
-                  for i, (u, a) in enumerate(zip(units, activations))]
+    def _build(self, n_features: int, units: int, output_activation: str | None,
+               loss: str) -> None:
+        """A new network and optimizer: the hidden layers, then `units` outputs of
+        `output_activation`, compiled with `loss`; resets the training record."""
+        sizes = self._sizes + [units]
+        activations = [self.activation] * len(self._sizes) + [output_activation]
+        layers = [Dense(u, activation=a, input_dim=n_features if i == 0 else None)
+                  for i, (u, a) in enumerate(zip(sizes, activations))]
         model = Sequential(layers, dtype=self.dtype, seed=self._seed())
-        model.compile(optimizer=self._make_optimizer(), loss="mse")
+        model.compile(optimizer=self._make_optimizer(), loss=loss)
         self.model_ = model
         self.n_iter_ = 0
-        self.loss_curve_ = []
+        self.loss_curve_: list[float] = []
 
-    def _make_optimizer(self):
+    def _make_optimizer(self) -> _optimizers.Optimizer:
         kwargs = dict(self.optimizer_params or {})
         if self.learning_rate is not None:
             kwargs["learning_rate"] = self.learning_rate
@@ -222,8 +183,87 @@ class FastDenseRegressor(MultiOutputMixin, RegressorMixin, BaseEstimator):
         except TypeError as exc:        # an unknown keyword: a parameter error, not a type
             raise ValueError(f"optimizer_params for {self.optimizer!r}: {exc}") from exc
 
-    def _train(self, X, y, epochs):
-        history = self.model_.fit(X, y, epochs=epochs, batch_size=self.batch_size,
-                                  shuffle=bool(self.shuffle), verbose=self.verbose)
+    def _train(self, X: np.ndarray, targets: np.ndarray, epochs: int,
+               sample_weight: np.ndarray | None = None) -> None:
+        history = self.model_.fit(X, targets, epochs=epochs, batch_size=self.batch_size,
+                                  shuffle=bool(self.shuffle), verbose=self.verbose,
+                                  sample_weight=sample_weight)
         self.loss_curve_.extend(history.history["loss"])
         self.n_iter_ += epochs
+
+
+@_with_parameters
+class FastDenseRegressor(MultiOutputMixin, RegressorMixin, _FastDenseEstimator):
+    """A dense network regressor trained with MSE by fastdense's compiled kernels.
+
+    The network is ``hidden_layer_sizes`` Dense layers with ``activation``, then one linear
+    output unit per target. 1-D ``y`` gives 1-D predictions; 2-D ``y`` (multi-output) gives
+    2-D predictions. Training runs in ``dtype`` (float32 by default); predictions are
+    returned as float64, as scikit-learn regressors do.
+
+    {parameters}
+    Attributes
+    ----------
+    model_ : fastdense.Sequential
+        The trained network (compiled; its optimizer holds the training state).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Column names, when ``X`` had string column names.
+    n_outputs_ : int
+        Number of targets.
+    n_iter_ : int
+        Epochs trained since the last ``fit`` (``partial_fit`` adds one each).
+    loss_curve_ : list of float
+        The training loss (MSE) of every epoch, in order.
+    """
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
+        """Train a new network for ``epochs`` epochs on (X, y). Returns self."""
+        self._check_params()
+        X, y = self._validate_xy(X, y, reset=True)
+        self._start(X, y)
+        self._train(X, y, self.epochs)
+        return self
+
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike) -> FastDenseRegressor:
+        """Train one epoch on (X, y), continuing from the current network (a new one is
+        built on the first call). Returns self."""
+        first = not hasattr(self, "model_")
+        if first:
+            self._check_params()
+        X, y = self._validate_xy(X, y, reset=first)
+        if first:
+            self._start(X, y)
+        else:
+            outputs = 1 if y.ndim == 1 else y.shape[1]
+            if outputs != self.n_outputs_ or (y.ndim == 1) != self._y_1d:
+                raise ValueError(
+                    f"y has shape {y.shape}, but this estimator was fitted with "
+                    f"{self.n_outputs_} output(s) as {'1-D' if self._y_1d else '2-D'} y")
+        self._train(X, y, 1)
+        return self
+
+    def predict(self, X: npt.ArrayLike) -> np.ndarray:
+        """Predictions for the rows of X, float64: shape (n,) for 1-D training targets,
+        (n, n_outputs_) for 2-D ones."""
+        X = self._validated_x(X)
+        out = self.model_.predict(X).astype(np.float64)
+        return out[:, 0] if self._y_1d else out
+
+    # ------------------------------------------------------------------ helpers
+    def _validate_xy(self, X: Any, y: Any,
+                     reset: bool) -> tuple[np.ndarray, np.ndarray]:
+        X, y = _sk_validate_data(self, X, y, reset=reset, dtype=self._x_dtype(reset),
+                                 order="C", multi_output=True, y_numeric=True)
+        if y.ndim == 2 and y.shape[1] == 0:
+            raise ValueError("y has no columns: at least one target is needed")
+        return X, y
+
+    def _start(self, X: np.ndarray, y: np.ndarray) -> None:
+        """A new network and optimizer for (X, y); resets the fitted attributes."""
+        self._y_1d = y.ndim == 1
+        self.n_outputs_ = 1 if self._y_1d else int(y.shape[1])
+        self._build(X.shape[1], self.n_outputs_, None, "mse")
+

@@ -70,44 +70,56 @@ class _Workspace:
     """The buffers of passes over ``n`` rows, allocated once and reused.
 
     Forward: ``acts[i]`` (n, units_i) holds ``z_i`` then ``a_i`` in place (a GELU layer
-    keeps ``z_i`` in ``pre[i]``); ``zeros[i]`` is the ReLU's other operand; ``masks[i]``,
-    ``tmp[i]`` (and ``tmp2``/``tmp3`` with GELU layers) are scratch of the layer's shape.
+    keeps ``z_i`` in ``pre[i]``). A hidden layer's ``acts[i]`` is the column-major view
+    of the first columns of ``aug[i]`` (n, units_i + 1), whose last column is ones, so that
+    the next layer's ``[a, 1]·[W; b]`` is one GEMM (``W_i`` then ``b_i`` in the flat buffer
+    are exactly the rows of ``[W; b]``) and its ``[a, 1]ᵀ·δ`` gives ``[∂W; ∂b]`` in one; every
+    other buffer of a hidden layer is column-major too (ufuncs over operands of one order
+    take the contiguous loop), the last layer's are row-major. ``zeros[i]`` is the ReLU's
+    other operand; ``masks[i]``,
+    ``tmp[i]`` (and ``tmp2``/``tmp3`` for the activations that need them) are scratch of
+    the layer's shape.
     The head's buffers (k = the output width): ``h0``/``h1``/``h2``/``hm``/``prob``/``oh``
     (n, k), ``r1``..``r4`` (n, 1), ``wcol`` (n, 1), ``i1``/``i2`` (n,) indices, ``bn``/``bk``
     bool. Training (made on first use): ``deltas[i]`` (n, units_i), ``ones`` (n,) for the
     bias gradient, ``x``/``y``/``labels``/``sw`` for the gathered batch.
     """
 
-    def __init__(self, n: int, units: list[int], dtype: np.dtype, gelu: bool,
+    def __init__(self, n: int, units: list[int], dtype: np.dtype, gelu: bool, scratch: int,
                  c: _math.Consts, ones_k: np.ndarray, eye: np.ndarray):
         self.n = n
         k = units[-1]
         width = max(units)
         self.c, self.ones_k, self.eye = c, ones_k, eye
-        self.acts = [np.empty((n, u), dtype) for u in units]
-        self.pre = [np.empty((n, u), dtype) if gelu else None for u in units]
+        self.aug = [np.ones((n, u + 1), dtype, order="F") for u in units[:-1]]
+        self.acts = [a[:, :-1] for a in self.aug] + [np.empty((n, k), dtype)]
+        # (kept from the forward to the backward: one array per layer)
+        self.pre = _shaped(np.empty(n * sum(units), dtype), n, units, packed=True) if gelu \
+            else [None] * len(units)
         self.zeros = _shaped(np.zeros(n * width, dtype), n, units)
         self.masks = _shaped(np.empty(n * width, np.bool_), n, units)
         self.tmp = _shaped(np.empty(n * width, dtype), n, units)
-        self.tmp2 = _shaped(np.empty(n * width, dtype), n, units) if gelu else None
-        self.tmp3 = _shaped(np.empty(n * width, dtype), n, units) if gelu else None
+        self.tmp2 = _shaped(np.empty(n * width, dtype), n, units) if scratch >= 2 else None
+        self.tmp3 = _shaped(np.empty(n * width, dtype), n, units) if scratch >= 3 else None
         self.h0, self.h1, self.h2, self.hm, self.prob, self.oh = (
             np.empty((n, k), dtype) for _ in range(6))
         self.r1, self.r2, self.r3, self.r4, self.wcol = (
             np.empty((n, 1), dtype) for _ in range(5))
         self.ones_n1 = np.ones((n, 1), dtype)
+        self.ones_nk = np.ones((n, k), dtype)
+        self.row_start = np.arange(n, dtype=np.intp) * k
         self.i1, self.i2 = np.empty(n, np.intp), np.empty(n, np.intp)
         self.bn = np.empty(n, np.bool_)
         self.bk = np.empty((n, k), np.bool_)
-        t = dtype.type
-        self.scale_n, self.scale_nk, self.scale2_nk = t(1.0 / n), t(1.0 / (n * k)), \
-            t(2.0 / (n * k))
+        self.scale_n = _math.const(1.0 / n, dtype)
+        self.scale_nk = _math.const(1.0 / (n * k), dtype)
+        self.scale2_nk = _math.const(2.0 / (n * k), dtype)
         self.yhat = None
         self.deltas: list[np.ndarray] | None = None
 
     def make_training(self, n_in: int, units: list[int], dtype: np.dtype) -> None:
         n = self.n
-        self.deltas = [np.empty((n, u), dtype) for u in units]
+        self.deltas = _shaped(np.empty(n * sum(units), dtype), n, units, packed=True)
         self.ones = np.ones(n, dtype)
         self.x = np.empty((n, n_in), dtype)
         self.y = np.empty((n, units[-1]), dtype)
@@ -115,8 +127,16 @@ class _Workspace:
         self.sw = np.empty((n, 1), dtype)
 
 
-def _shaped(flat: np.ndarray, n: int, units: list[int]) -> list[np.ndarray]:
-    return [flat[:n * u].reshape(n, u) for u in units]
+def _shaped(flat: np.ndarray, n: int, units: list[int], packed=False) -> list[np.ndarray]:
+    """(n, u) views of ``flat`` per layer: column-major for the hidden layers, row-major
+    for the last; all from its start (scratch shared by the layers) or one after the other
+    (``packed``)."""
+    views, offset = [], 0
+    for i, u in enumerate(units):
+        views.append(flat[offset:offset + n * u].reshape(
+            (n, u), order="C" if i == len(units) - 1 else "F"))
+        offset += n * u if packed else 0
+    return views
 
 
 class Sequential:
@@ -137,9 +157,10 @@ class Sequential:
         self._units = [layer.units for layer in self.layers]
         specs = [layer.activation_spec for layer in self.layers]
         self._kinds = [a.kernel_id for a in specs]
-        t = self._dtype.type
-        self._alphas = [t(a.alpha) for a in specs]
+        self._alphas = [_math.const(a.alpha, self._dtype) for a in specs]
         self._gelu = any(k in (GELU, GELU_TANH) for k in self._kinds)
+        # scratch arrays per layer the activations' derivatives need
+        self._scratch = max(_math.scratch_needed(k, a.alpha) for k, a in zip(self._kinds, specs))
         self._c = _math.Consts(self._dtype)
         k = self._units[-1]
         self._ones_k = np.ones((k, 1), self._dtype)
@@ -160,19 +181,26 @@ class Sequential:
         for W in self._param_views[0::2]:
             W[...] = glorot_uniform(self._rng, W.shape[0], W.shape[1], self._dtype)
 
-        # (W, b, dW, db, kind, alpha) per layer: what the hot loops iterate over
-        self._plan = [
-            (self._param_views[2 * i], self._param_views[2 * i + 1],
-             self._grad_views[2 * i], self._grad_views[2 * i + 1], self._kinds[i],
-             self._alphas[i])
-            for i in range(len(self.layers))
-        ]
+        # (W, b, dW, db, kind, alpha, [W; b], [dW; db]) per layer: what the hot loops
+        # iterate over ([W; b] is W_i and b_i of the flat buffer seen as one matrix)
+        self._plan = []
+        offset = 0
+        for i in range(len(self.layers)):
+            rows, cols = shapes[2 * i][0] + 1, shapes[2 * i][1]
+            self._plan.append(
+                (self._param_views[2 * i], self._param_views[2 * i + 1],
+                 self._grad_views[2 * i], self._grad_views[2 * i + 1], self._kinds[i],
+                 self._alphas[i],
+                 self._params[offset:offset + rows * cols].reshape(rows, cols),
+                 self._grads[offset:offset + rows * cols].reshape(rows, cols)))
+            offset += rows * cols
         # (param, grad, scratch, l1, l2) for each regularised variable
         scratch = _views(np.empty(size, self._dtype), shapes)
         self._regs = []
         for i, layer in enumerate(self.layers):
             for j, reg in ((2 * i, layer.kernel_regularizer), (2 * i + 1, layer.bias_regularizer)):
                 if reg is not None and (reg.l1 or reg.l2):
+                    t = lambda value: _math.const(value, self._dtype)  # noqa: E731
                     self._regs.append((self._param_views[j], self._grad_views[j], scratch[j],
                                        t(reg.l1), t(reg.l2), t(2 * reg.l2)))
         self._workspaces: dict[int, _Workspace] = {}
@@ -406,12 +434,15 @@ class Sequential:
         with ``logits`` the last layer's activation is not applied)."""
         a = x
         last = len(self._plan) - 1
-        c = self._c
-        for i, (W, b, _, _, kind, alpha) in enumerate(self._plan):
+        c, aug = self._c, ws.aug
+        for i, (W, b, _, _, kind, alpha, Wb, _) in enumerate(self._plan):
             dst = out if i == last and out is not None else ws.acts[i]
             z = ws.pre[i] if kind == GELU or kind == GELU_TANH else dst
-            np.matmul(a, W, out=z)
-            np.add(z, b, out=z)
+            if i:
+                np.matmul(aug[i - 1], Wb, out=z)       # [a, 1]·[W; b]
+            else:
+                np.matmul(a, W, out=z)
+                np.add(z, b, out=z)
             if kind == RELU:
                 np.maximum(z, ws.zeros[i], out=z)
             elif kind != LINEAR and not (logits and i == last):
@@ -430,16 +461,18 @@ class Sequential:
         derive = _math.derive
         last = len(self._plan) - 1
         for i in range(last, -1, -1):
-            W, _, dW, db, kind, alpha = self._plan[i]
+            W, _, dW, db, kind, alpha, _, dWb = self._plan[i]
             if kind == RELU:                           # δ_i ← δ_i ⊙ [a_i > 0]
                 mask = ws.masks[i]
-                np.greater(acts[i], 0, out=mask)
+                np.greater(acts[i], ws.zeros[i], out=mask)
                 np.multiply(d, mask, out=d)
             elif kind != LINEAR and not (fused and i == last):
                 derive(kind, alpha, d, ws, i, c)
-            a_prev = acts[i - 1] if i else x
-            np.matmul(a_prev.T, d, out=dW)             # ∂W_i = a_{i-1}ᵀ·δ_i
-            np.matmul(ones, d, out=db)                 # ∂b_i = 1ᵀ·δ_i
+            if i:                                      # [∂W_i; ∂b_i] = [a_{i-1}, 1]ᵀ·δ_i
+                np.matmul(ws.aug[i - 1].T, d, out=dWb)
+            else:
+                np.matmul(x.T, d, out=dW)              # ∂W_0 = xᵀ·δ_0
+                np.matmul(ones, d, out=db)             # ∂b_0 = 1ᵀ·δ_0
             if i:
                 np.matmul(d, W.T, out=deltas[i - 1])   # δ_{i-1} = δ_i·W_iᵀ
                 d = deltas[i - 1]
@@ -513,7 +546,8 @@ class Sequential:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 del self._workspaces[next(iter(self._workspaces))]
             ws = self._workspaces[n] = _Workspace(n, self._units, self._dtype, self._gelu,
-                                                  self._c, self._ones_k, self._eye)
+                                                  self._scratch, self._c, self._ones_k,
+                                                  self._eye)
         return ws
 
     def _training_workspace(self, n: int) -> _Workspace:

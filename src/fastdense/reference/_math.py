@@ -74,6 +74,10 @@ class Consts:
 
 # ---------------------------------------------------------------- activations
 
+# the activations whose forward uses ws.tmp
+FORWARD_SCRATCH = (LEAKY_RELU, ELU, GELU, GELU_TANH)
+
+
 def scratch_needed(kind: int, alpha: float) -> int:
     """How many scratch arrays of a layer's shape its activation needs (tmp, tmp2, tmp3)."""
     if kind == GELU_TANH:
@@ -139,7 +143,8 @@ def row_max(z, ws) -> None:
     i1 = ws.i1
     z.argmax(axis=1, out=i1)
     np.add(i1, ws.row_start, out=i1)
-    np.take(z.reshape(-1), i1, out=ws.r1.reshape(-1), mode="clip")
+    np.take(ws.out_flat if z is ws.acts[-1] else z.reshape(-1), i1, out=ws.r1_flat,
+            mode="clip")
 
 
 def softmax(z, dst, ws) -> None:

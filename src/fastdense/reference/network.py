@@ -76,49 +76,65 @@ class _Workspace:
     are exactly the rows of ``[W; b]``) and its ``[a, 1]ᵀ·δ`` gives ``[∂W; ∂b]`` in one; every
     other buffer of a hidden layer is column-major too (ufuncs over operands of one order
     take the contiguous loop), the last layer's are row-major. ``zeros[i]`` is the ReLU's
-    other operand; ``masks[i]``,
-    ``tmp[i]`` (and ``tmp2``/``tmp3`` for the activations that need them) are scratch of
-    the layer's shape.
-    The head's buffers (k = the output width): ``h0``/``h1``/``h2``/``hm``/``prob``/``oh``
-    (n, k), ``r1``..``r4`` (n, 1), ``wcol`` (n, 1), ``i1``/``i2`` (n,) indices, ``bn``/``bk``
-    bool. Training (made on first use): ``deltas[i]`` (n, units_i), ``ones`` (n,) for the
-    bias gradient, ``x``/``y``/``labels``/``sw`` for the gathered batch.
+    other operand; ``tmp[i]`` scratch of the layer's shape (made here when the forward needs
+    it); ``r1``/``r2`` (n, 1) and ``i1`` (n,) the softmax's row maximum and sum.
+
+    The loss head's (``make_head``, for evaluate and training; k = the output width):
+    ``h0``/``h1``/``h2``/``hm``/``prob``/``oh`` (n, k), ``r3``/``r4``/``wcol`` (n, 1),
+    ``i2`` (n,) indices, ``bn``/``bk`` bool. Training's (``make_training``): ``deltas[i]``,
+    ``masks[i]``, ``tmp2``/``tmp3`` (for the derivatives that need them), ``ones`` (n,)
+    for the bias gradient, ``x``/``y``/``labels``/``sw`` for the gathered batch.
     """
 
     def __init__(self, n: int, units: list[int], dtype: np.dtype, gelu: bool, scratch: int,
-                 c: _math.Consts, ones_k: np.ndarray, eye: np.ndarray):
-        self.n = n
+                 forward_scratch: bool, c: _math.Consts, ones_k: np.ndarray, eye: np.ndarray):
+        self.n, self.units, self.dtype, self.scratch = n, units, dtype, scratch
         k = units[-1]
-        width = max(units)
+        self.width = max(units)
         self.c, self.ones_k, self.eye = c, ones_k, eye
         self.aug = [np.ones((n, u + 1), dtype, order="F") for u in units[:-1]]
         self.acts = [a[:, :-1] for a in self.aug] + [np.empty((n, k), dtype)]
         # (kept from the forward to the backward: one array per layer)
         self.pre = _shaped(np.empty(n * sum(units), dtype), n, units, packed=True) if gelu \
             else [None] * len(units)
-        self.zeros = _shaped(np.zeros(n * width, dtype), n, units)
-        self.masks = _shaped(np.empty(n * width, np.bool_), n, units)
-        self.tmp = _shaped(np.empty(n * width, dtype), n, units)
-        self.tmp2 = _shaped(np.empty(n * width, dtype), n, units) if scratch >= 2 else None
-        self.tmp3 = _shaped(np.empty(n * width, dtype), n, units) if scratch >= 3 else None
+        self.zeros = _shaped(np.zeros(n * self.width, dtype), n, units)
+        self.tmp = self._scratch() if forward_scratch else None
+        self.r1, self.r2 = np.empty((n, 1), dtype), np.empty((n, 1), dtype)
+        self.out_flat, self.r1_flat = self.acts[-1].reshape(-1), self.r1.reshape(-1)
+        self.row_start = np.arange(n, dtype=np.intp) * k
+        self.i1 = np.empty(n, np.intp)
+        self.yhat = None
+        self.head = False
+        self.deltas: list[np.ndarray] | None = None
+
+    def _scratch(self, dtype=None) -> list[np.ndarray]:
+        n, units = self.n, self.units
+        return _shaped(np.empty(n * self.width, dtype or self.dtype), n, units)
+
+    def make_head(self) -> None:
+        n, k, dtype = self.n, self.units[-1], self.dtype
         self.h0, self.h1, self.h2, self.hm, self.prob, self.oh = (
             np.empty((n, k), dtype) for _ in range(6))
-        self.r1, self.r2, self.r3, self.r4, self.wcol = (
-            np.empty((n, 1), dtype) for _ in range(5))
+        self.r3, self.r4, self.wcol = (np.empty((n, 1), dtype) for _ in range(3))
         self.ones_n1 = np.ones((n, 1), dtype)
         self.ones_nk = np.ones((n, k), dtype)
-        self.row_start = np.arange(n, dtype=np.intp) * k
-        self.i1, self.i2 = np.empty(n, np.intp), np.empty(n, np.intp)
+        self.i2 = np.empty(n, np.intp)
         self.bn = np.empty(n, np.bool_)
         self.bk = np.empty((n, k), np.bool_)
         self.scale_n = _math.const(1.0 / n, dtype)
         self.scale_nk = _math.const(1.0 / (n * k), dtype)
         self.scale2_nk = _math.const(2.0 / (n * k), dtype)
-        self.yhat = None
-        self.deltas: list[np.ndarray] | None = None
+        self.head = True
 
-    def make_training(self, n_in: int, units: list[int], dtype: np.dtype) -> None:
-        n = self.n
+    def make_training(self, n_in: int) -> None:
+        n, units, dtype = self.n, self.units, self.dtype
+        if not self.head:
+            self.make_head()
+        if self.tmp is None:
+            self.tmp = self._scratch()
+        self.masks = self._scratch(np.bool_)
+        self.tmp2 = self._scratch() if self.scratch >= 2 else None
+        self.tmp3 = self._scratch() if self.scratch >= 3 else None
         self.deltas = _shaped(np.empty(n * sum(units), dtype), n, units, packed=True)
         self.ones = np.ones(n, dtype)
         self.x = np.empty((n, n_in), dtype)
@@ -161,6 +177,7 @@ class Sequential:
         self._gelu = any(k in (GELU, GELU_TANH) for k in self._kinds)
         # scratch arrays per layer the activations' derivatives need
         self._scratch = max(_math.scratch_needed(k, a.alpha) for k, a in zip(self._kinds, specs))
+        self._forward_scratch = any(k in _math.FORWARD_SCRATCH for k in self._kinds)
         self._c = _math.Consts(self._dtype)
         k = self._units[-1]
         self._ones_k = np.ones((k, 1), self._dtype)
@@ -502,7 +519,7 @@ class Sequential:
     def _evaluate(self, X, T, sw, unit):
         """(loss with the penalty, [metric values]) over all rows at the current weights."""
         n = X.shape[0]
-        ws = self._workspace(n)
+        ws = self._head_workspace(n)
         out = self._forward(X, ws, logits=self._fused)
         loss = self._head(ws, out, T, sw, False, unit, self._loss)
         if self._regs:
@@ -545,15 +562,21 @@ class Sequential:
         if ws is None:
             if len(self._workspaces) >= _MAX_WORKSPACES:
                 del self._workspaces[next(iter(self._workspaces))]
-            ws = self._workspaces[n] = _Workspace(n, self._units, self._dtype, self._gelu,
-                                                  self._scratch, self._c, self._ones_k,
-                                                  self._eye)
+            ws = self._workspaces[n] = _Workspace(
+                n, self._units, self._dtype, self._gelu, self._scratch,
+                self._forward_scratch, self._c, self._ones_k, self._eye)
+        return ws
+
+    def _head_workspace(self, n: int) -> _Workspace:
+        ws = self._workspace(n)
+        if not ws.head:
+            ws.make_head()
         return ws
 
     def _training_workspace(self, n: int) -> _Workspace:
         ws = self._workspace(n)
         if ws.deltas is None:
-            ws.make_training(self._n_in, self._units, self._dtype)
+            ws.make_training(self._n_in)
         return ws
 
     def __repr__(self):

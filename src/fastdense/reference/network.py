@@ -211,15 +211,15 @@ class Sequential:
                  self._params[offset:offset + rows * cols].reshape(rows, cols),
                  self._grads[offset:offset + rows * cols].reshape(rows, cols)))
             offset += rows * cols
-        # (param, grad, scratch, l1, l2) for each regularised variable
+        # (param, grad, scratch, l1, l2, 2·l2) for each regularised variable
         scratch = _views(np.empty(size, self._dtype), shapes)
         self._regs = []
         for i, layer in enumerate(self.layers):
             for j, reg in ((2 * i, layer.kernel_regularizer), (2 * i + 1, layer.bias_regularizer)):
                 if reg is not None and (reg.l1 or reg.l2):
-                    t = lambda value: _math.const(value, self._dtype)  # noqa: E731
                     self._regs.append((self._param_views[j], self._grad_views[j], scratch[j],
-                                       t(reg.l1), t(reg.l2), t(2 * reg.l2)))
+                                       *(_math.const(f, self._dtype)
+                                         for f in (reg.l1, reg.l2, 2 * reg.l2))))
         self._workspaces: dict[int, _Workspace] = {}
         self.optimizer = None
         self.loss = None
@@ -375,8 +375,9 @@ class Sequential:
                 raise ValueError("validation_data has 0 samples")
             val = (Xv, Tv, swv, _unit_rows(self._loss, Tv))
         elif split_at < n:
-            val = (X[split_at:], T[split_at:], None if sw is None else sw[split_at:])
-            val += (_unit_rows(self._loss, val[1]),)
+            Tv = T[split_at:]
+            val = (X[split_at:], Tv, None if sw is None else sw[split_at:],
+                   _unit_rows(self._loss, Tv))
             X, T = X[:split_at], T[:split_at]
             sw = None if sw is None else sw[:split_at]
             n = split_at

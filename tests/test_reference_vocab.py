@@ -398,7 +398,8 @@ def test_sparse_loss_equals_categorical_of_one_hot(rng):
 
 
 def test_categorical_targets_that_do_not_sum_to_one(rng):
-    """lᵢ = Σ_j y_j (lse(z) − z_j) and ∂/∂z = softmax(z)·Σy − y for any targets in [0, 1]."""
+    """lᵢ = Σ_j y_j (lse(z) − z_j) and ∂/∂z = softmax(z)·Σy − y for any targets in
+    [0, 1]."""
     model = ref.Sequential([ref.Dense(4, activation="softmax", input_dim=3)],
                            dtype="float64", seed=0)
     model.compile(loss="categorical_crossentropy")

@@ -223,8 +223,8 @@ def derive(kind: int, alpha, d: np.ndarray, ws, i: int, c: Consts) -> None:
         np.add(t, u, out=t)
         np.multiply(d, t, out=d)
     elif kind == GELU_TANH:
-        # ½(1 + th) + ½z(1 − th²)·c(1 + 3κz²) = ½(1 + th)·(1 + (1 − th)·z·c(1 + 3κz²)),
-        # th = tanh(c(z + κz³))
+        # ½(1 + th) + ½z(1 − th²)·c(1 + 3κz²)
+        #   = ½(1 + th)·(1 + (1 − th)·z·c(1 + 3κz²)),  th = tanh(c(z + κz³))
         z, t, u, v = ws.pre[i], ws.tmp[i], ws.tmp2[i], ws.tmp3[i]
         np.multiply(z, z, out=u)                       # u = z²
         np.multiply(u, c.gelu_k, out=t)
@@ -358,7 +358,8 @@ def _log_softmax_parts(ws, z):
 
 
 def categorical_crossentropy(ws, z, y, w, grad, unit, loss):
-    # lᵢ = Σ_j y_j (lse(z) − z_j) = (Σ_j y_j)·log Σe^t − Σ_j y_j t_j;  ∂/∂z = p·Σy − y
+    # lᵢ = Σ_j y_j (lse(z) − z_j) = (Σ_j y_j)·log Σe^t − Σ_j y_j t_j
+    # ∂lᵢ/∂z = p·Σy − y
     t, p, s = _log_softmax_parts(ws, z)
     ws.yhat = z if loss.from_logits else p
     if unit and w is None:

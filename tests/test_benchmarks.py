@@ -12,7 +12,7 @@ import fastdense as fd
 from fastdense import benchmarks as bm
 from fastdense import reference
 
-WORKLOADS = ["seed", "wide", "adam", "predict1", "predict1k"]
+WORKLOADS = ["seed", "wide", "adam", "predict1", "predict1k", "digits"]
 
 
 @pytest.fixture(scope="module")

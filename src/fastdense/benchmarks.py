@@ -61,12 +61,13 @@ import numpy as np
 __all__ = ["main", "WORKLOADS"]
 
 SYSTEMS = ("fastdense", "reference")
-PEERS = ("torch", "jax")
+PEERS = ("torch", "jax", "sklearn")
 BLAS_ENV_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 _UNSET_MARK = "_FASTDENSE_BENCH_UNSET"      # set by --native-blas for the child process
 ADAM_BYTES_PER_PARAM = 28                   # read p, g, m, v; write p, m, v (float32)
 SEED_SIZES = (10, 10, 10, 1)
 WIDE_SIZES = (784, 512, 512, 10)
+DIGITS_SIZES = (64, 64, 64, 10)
 
 
 @dataclass(frozen=True)
@@ -91,13 +92,16 @@ WORKLOADS = {w.id: w for w in (
              "ms", "update", 10.0),
     Workload("predict1", "seed network, predict on 1×10, 20,000 calls", "µs", "call", 10.0),
     Workload("predict1k", "seed network, predict on 1000×10, 2,000 calls", "µs", "call", 3.0),
+    Workload("digits", "64-64-64-10 ReLU, softmax + sparse categorical cross-entropy, Adam "
+             "(1e-3), bundled digits 1797×64, batch 32, 10 epochs (570 updates); whole fit",
+             "µs", "update", 10.0),
 )}
 
 # The size of each workload: full (the contract) and --quick (a smoke test; means nothing).
 FULL = dict(seed_epochs=100, wide_n=8192, wide_epochs=2, adam_n=10_000_000, adam_steps=20,
-            predict1_calls=20_000, predict1k_calls=2_000)
+            predict1_calls=20_000, predict1k_calls=2_000, digits_epochs=10)
 QUICK = dict(seed_epochs=2, wide_n=512, wide_epochs=1, adam_n=100_000, adam_steps=2,
-             predict1_calls=200, predict1k_calls=20)
+             predict1_calls=200, predict1k_calls=20, digits_epochs=1)
 
 SWEEP_WIDTHS = (8, 32, 128, 512, 2048)
 SWEEP_BATCHES = (1, 8, 32, 128, 1024)
@@ -217,6 +221,98 @@ def wide_data(n: int):
     X = rng.random((n, WIDE_SIZES[0]), dtype=np.float32)
     y = rng.random((n, WIDE_SIZES[-1]), dtype=np.float32)
     return X, y
+
+
+def digits_data():
+    """The bundled digits, pixels scaled to [0, 1], float32; labels int64."""
+    from fastdense.datasets import load_digits
+    X, y = load_digits()
+    return (X / 16.0).astype(np.float32), y
+
+
+def _classifier(system: str, sizes=DIGITS_SIZES, lr=1e-3):
+    """A compiled float32 classifier of fastdense or the reference: ReLU hidden layers, a
+    softmax output, sparse categorical cross-entropy, Adam(lr), seed 0."""
+    import fastdense as fd
+    from fastdense import reference as ref
+    module: Any = fd if system == "fastdense" else ref
+    Dense = getattr(module, "Dense", fd.Dense)
+    layers = [Dense(sizes[1], activation="relu", input_dim=sizes[0])]
+    layers += [Dense(u, activation="relu") for u in sizes[2:-1]]
+    layers.append(Dense(sizes[-1], activation="softmax"))
+    model = module.Sequential(layers, dtype="float32", seed=0)
+    opt = (fd.optimizers if system == "fastdense" else ref).Adam(learning_rate=lr)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+    return model
+
+
+def classify_case(system, X, y, epochs, batch_size) -> Case:
+    n_batches = -(-X.shape[0] // batch_size)
+
+    def prepare():
+        model = _classifier(system)
+
+        def run():
+            history = model.fit(X, y, epochs=epochs, batch_size=batch_size, shuffle=True,
+                                verbose=0)
+            accuracy = float(np.mean(model.predict(X).argmax(axis=1) == y))
+            return {"final_loss": float(history.history["loss"][-1]),
+                    "train_accuracy": accuracy}
+        return run
+    return Case(n_batches * epochs, prepare)
+
+
+def torch_classify_case(X, y, epochs, batch_size) -> Case:
+    """Eager PyTorch: the same network from the same initial weights (logits out,
+    CrossEntropyLoss, Adam), per batch gather, forward, loss, backward, step."""
+    torch = _torch()
+    weights = _classifier("fastdense").get_weights()
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    n = X.shape[0]
+    n_batches = -(-n // batch_size)
+
+    def prepare():
+        net = _torch_net(torch, weights)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+        loss_fn = torch.nn.CrossEntropyLoss()
+        gen = torch.Generator().manual_seed(0)
+
+        def run():
+            for _ in range(epochs):
+                perm = torch.randperm(n, generator=gen)
+                for i in range(0, n, batch_size):
+                    idx = perm[i:i + batch_size]
+                    opt.zero_grad()
+                    loss = loss_fn(net(Xt[idx]), yt[idx])
+                    loss.backward()
+                    opt.step()
+            return {"final_batch_loss": float(loss.detach())}
+        return run
+    return Case(n_batches * epochs, prepare, notes={"threads": torch.get_num_threads()})
+
+
+def sklearn_classify_case(X, y, epochs, batch_size) -> Case:
+    """scikit-learn's MLPClassifier on the same network shape: Adam(1e-3), batch 32, no L2
+    penalty (alpha=0), exactly `epochs` passes (no early stop); its own initialisation."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+    n_batches = -(-X.shape[0] // batch_size)
+
+    def prepare():
+        clf = MLPClassifier(hidden_layer_sizes=DIGITS_SIZES[1:-1], activation="relu",
+                            solver="adam", alpha=0.0, batch_size=batch_size,
+                            learning_rate_init=1e-3, max_iter=epochs, shuffle=True,
+                            random_state=0, tol=-np.inf, n_iter_no_change=10 ** 9)
+
+        def run():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(X, y)
+            return {"final_loss": float(clf.loss_), "iterations": int(clf.n_iter_)}
+        return run
+    return Case(n_batches * epochs, prepare)
 
 
 def _layers(Dense, sizes):
@@ -529,6 +625,12 @@ def build_cases(wid: str, size: dict, peers: list[str], errors: dict) -> dict[st
         cases = {s: adam_case(s, p0, g, size["adam_steps"]) for s in SYSTEMS}
         peer("torch", lambda: torch_adam_case(p0, g, size["adam_steps"],
                                               cases["fastdense"].notes["hyper"]))
+    elif wid == "digits":
+        X, y = digits_data()
+        args = (X, y, size["digits_epochs"], 32)
+        cases = {s: classify_case(s, *args) for s in SYSTEMS}
+        peer("torch", lambda: torch_classify_case(*args))
+        peer("sklearn", lambda: sklearn_classify_case(*args))
     elif wid in ("predict1", "predict1k"):
         X, _ = seed_data()
         x = X[:1].copy() if wid == "predict1" else X

@@ -34,7 +34,9 @@ FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restr
     ptrdiff_t i, j;
     double total = 0;
     const T inv_k = (T)1 / (T)k;
-    FD(head_activate)(z, a, n, k, act, alpha, scratch);
+    const int ce = loss == FD_LOSS_CCE || loss == FD_LOSS_SPARSE_CCE;
+    if (!(ce && act == FD_ACT_SOFTMAX))     /* (else the loop below writes a = softmax(z)) */
+        FD(head_activate)(z, a, n, k, act, alpha, scratch);
     if (loss == FD_LOSS_BCE) {
         for (i = 0; i < n; i++) {
             const T w = sw ? sw[i] : (T)1;
@@ -52,16 +54,23 @@ FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restr
             const T w = sw ? sw[i] : (T)1;
             T top = z[i];
             for (j = 1; j < k; j++) top = z[j * n + i] > top ? z[j * n + i] : top;
+            /* e^(z − top) once per output, kept in p (the softmax output when that is the
+             * layer's activation, else dz), then normalised: p = softmax(z) */
+            T *p = act == FD_ACT_SOFTMAX ? a : dz;
             T s = 0;
-            for (j = 0; j < k; j++) s += FDM(exp)(z[j * n + i] - top);
+            if (p) {
+                for (j = 0; j < k; j++) s += p[j * n + i] = FDM(exp)(z[j * n + i] - top);
+                for (j = 0; j < k; j++) p[j * n + i] /= s;    /* as softmax_fm: predict's */
+            } else {
+                for (j = 0; j < k; j++) s += FDM(exp)(z[j * n + i] - top);
+            }
             const T log_s = FDM(log)(s);
             double li;
             if (sparse) {
                 const ptrdiff_t c = (ptrdiff_t)y[i];
                 li = (double)(top - z[c * n + i]) + (double)log_s;
                 if (dz) {
-                    for (j = 0; j < k; j++)
-                        dz[j * n + i] = FDM(exp)(z[j * n + i] - top - log_s) * (w * scale);
+                    for (j = 0; j < k; j++) dz[j * n + i] = p[j * n + i] * (w * scale);
                     dz[c * n + i] -= w * scale;
                 }
             } else {
@@ -74,8 +83,7 @@ FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restr
                 li = syz + sy * (double)log_s;
                 if (dz)
                     for (j = 0; j < k; j++)
-                        dz[j * n + i] = (FDM(exp)(z[j * n + i] - top - log_s) * (T)sy
-                                         - y[j * n + i]) * (w * scale);
+                        dz[j * n + i] = (p[j * n + i] * (T)sy - y[j * n + i]) * (w * scale);
             }
             total += (double)w * li;
         }

@@ -304,7 +304,7 @@ def sklearn_classify_case(X, y, epochs, batch_size) -> Case:
         clf = MLPClassifier(hidden_layer_sizes=DIGITS_SIZES[1:-1], activation="relu",
                             solver="adam", alpha=0.0, batch_size=batch_size,
                             learning_rate_init=1e-3, max_iter=epochs, shuffle=True,
-                            random_state=0, tol=-np.inf, n_iter_no_change=10 ** 9)
+                            random_state=0, tol=0.0, n_iter_no_change=10 ** 9)
 
         def run():
             with warnings.catch_warnings():

@@ -46,9 +46,13 @@ def test_diabetes_regression_beats_the_mean():
     assert number(r"test MSE ([0-9.]+)", out) < number(r"training mean: ([0-9.]+)", out)
 
 
-def test_digits_classification_with_one_hot_targets():
-    out = run_example("digits_classification.py", "--epochs", "3")
-    assert number(r"test accuracy ([0-9.]+)", out) > 0.8
+def test_digits_classification_with_softmax_and_cross_entropy(tmp_path):
+    out = run_example("digits_classification.py", "--epochs", "30",
+                      "--plot", str(tmp_path / "digits.png"))
+    assert number(r"test accuracy ([0-9.]+)", out) >= 0.96
+    rows = [line.split() for line in out.splitlines() if re.match(r"^\s+\d+(\s+\d+){10}$", line)]
+    assert len(rows) == 10 and sum(int(c) for r in rows for c in r[1:]) == 450
+    assert (tmp_path / "digits.png").stat().st_size > 0
 
 
 def test_background_training_serves_predictions_from_published_snapshots():

@@ -1,0 +1,294 @@
+"""fastdense.interop: ONNX export run by onnxruntime.
+
+Every test skips when its peer (onnx + onnxruntime) is not installed, and a
+network whose activation the compiled kernels do not build yet skips with their message.
+
+Agreement between two implementations is asserted as |a − e| ≤ rtol·(|e| + max|e|): rtol
+of each value, plus rtol of the output's largest magnitude as the floor for values that
+are sums cancelling to near zero (which keep the rounding of their terms, not of their
+size): rtol = 1e-6 in float32, 1e-12 in float64.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import fastdense as fd
+from fastdense import interop
+from fastdense.activations import Activation
+
+RTOL = {np.float32: 1e-6, np.float64: 1e-12}
+DTYPES = [np.float32, np.float64]
+ACTIVATIONS = [
+    Activation("linear"), Activation("relu"), Activation("leaky_relu"),
+    Activation("leaky_relu", negative_slope=0.05), Activation("elu"),
+    Activation("elu", alpha=0.5), Activation("tanh"), Activation("sigmoid"),
+    Activation("softplus"), Activation("gelu"), Activation("gelu", approximate=True),
+    Activation("softmax"),
+]
+
+
+def act_id(act):
+    extra = "".join(f"-{v}" for k, v in act.params.items()
+                    if k != "approximate" or v)
+    return act.name + ("-tanh" if act.params.get("approximate") else
+                       extra.replace("-False", ""))
+
+
+def dtype_id(dt):
+    return np.dtype(dt).name
+
+
+def built(layers, dtype, seed=0):
+    """A built model; skips while the compiled kernels lack one of its activations."""
+    try:
+        model = fd.Sequential(layers, dtype=dtype, seed=seed)
+        model.predict(np.zeros((1, model.input_dim)))
+    except Exception as exc:                  # noqa: BLE001  (whatever type it is raised as)
+        if "is not compiled yet" in str(exc):
+            pytest.skip(str(exc))
+        raise
+    return model
+
+
+def network(act, dtype, seed=0):
+    """5 → 16 → 12 → 4 with `act` on every layer (softmax: tanh hidden layers), Glorot
+    weights from the seed and random biases, so that every bias matters."""
+    hidden = act if act.name != "softmax" else Activation("tanh")
+    model = built([fd.Dense(16, activation=hidden, input_dim=5),
+                   fd.Dense(12, activation=hidden), fd.Dense(4, activation=act)],
+                  dtype, seed)
+    rng = np.random.default_rng(seed + 100)
+    model.set_weights([w if w.ndim == 2 else rng.normal(0, 0.5, w.shape)
+                       for w in model.get_weights()])
+    return model
+
+
+def inputs(n, dtype, seed=1, width=5):
+    return np.random.default_rng(seed).normal(size=(n, width)).astype(dtype)
+
+
+def assert_agrees(actual, expected, rtol, what=""):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape, what
+    assert np.all(np.isfinite(actual)), what
+    bound = rtol * (np.abs(expected) + np.abs(expected).max())
+    err = np.abs(actual.astype(np.float64) - expected)
+    worst = np.unravel_index(np.argmax(err - bound), err.shape)
+    assert np.all(err <= bound), (f"{what}: |difference| {err[worst]:.3g} > bound "
+                                  f"{bound[worst]:.3g} at {worst} (actual {actual[worst]!r}, "
+                                  f"expected {expected[worst]!r})")
+
+
+# ------------------------------------------------------------------------------ ONNX
+def onnx_session(proto):
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(proto.SerializeToString(), options,
+                                providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture
+def onnx():
+    pytest.importorskip("onnxruntime")
+    return pytest.importorskip("onnx")
+
+
+@pytest.mark.parametrize("rows", [1, 1000])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=act_id)
+def test_onnxruntime_computes_predict(onnx, act, dtype, rows):
+    model = network(act, dtype)
+    proto = interop.to_onnx(model)
+    onnx.checker.check_model(proto, full_check=True)
+    assert [o.version for o in proto.opset_import] == [13]
+    assert proto.ir_version == 7
+    (inp,), (out,) = proto.graph.input, proto.graph.output
+    elem = onnx.TensorProto.FLOAT if dtype == np.float32 else onnx.TensorProto.DOUBLE
+    for value, width in ((inp, 5), (out, 4)):
+        assert value.type.tensor_type.elem_type == elem
+        batch, features = value.type.tensor_type.shape.dim
+        assert batch.dim_param and not batch.HasField("dim_value")     # dynamic batch
+        assert features.dim_value == width
+    x = inputs(rows, dtype)
+    (y,) = onnx_session(proto).run(None, {"input": x})
+    assert y.dtype == dtype
+    assert_agrees(y, model.predict(x), RTOL[dtype], f"{act} {np.dtype(dtype).name}")
+
+
+def pre_activations(dtype):
+    """Every range an activation has: tiny, moderate, past exp's overflow, huge."""
+    tiny = np.geomspace(1e-9, 1e-2, 200)
+    z = np.concatenate([np.linspace(-40, 40, 4001), tiny, -tiny, [0.0],
+                        [-1e30, -1e4, -200, -104, -89, -30, 30, 89, 104, 200, 1e4, 1e30]])
+    return z.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=act_id)
+def test_each_exported_activation_matches_the_kernels_elementwise(onnx, act, dtype):
+    # one layer passing z through unchanged (W = 1, b = 0): the graph's activation against
+    # the kernel's on every range, to a few units in the last place of each value (GELU's
+    # 1 + erf cancels for negative z: there of z), and finite where the kernel is
+    # (softplus and sigmoid on large inputs: no overflow)
+    z = pre_activations(dtype)
+    if act.name == "softmax":
+        model = built([fd.Dense(3, activation=act, input_dim=1)], dtype)
+        model.set_weights([[[1.0, 0.5, -1.0]], np.zeros(3)])
+        z = z[np.abs(z) < 1e4]
+    else:
+        model = built([fd.Dense(1, activation=act, input_dim=1)], dtype)
+        model.set_weights([[[1.0]], [0.0]])
+    x = z[:, None]
+    expected = model.predict(x)
+    (y,) = onnx_session(interop.to_onnx(model)).run(None, {"input": x})
+    assert np.all(np.isfinite(expected))
+    assert np.all(np.isfinite(y))
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    scale = np.abs(expected) + (np.abs(x) if act.name == "gelu" else 0)
+    err = np.abs(y.astype(np.float64) - expected)
+    bad = err > 8 * eps * scale + tiny
+    assert not bad.any(), (x[bad.any(axis=1), 0][:5], y[bad][:5], expected[bad][:5])
+
+
+def test_float64_gelu_export_matches_scipy(onnx):
+    # the float64 erf of the export (a Chebyshev erfc) against SciPy's, not the kernels'
+    from scipy.special import erfc
+
+    model = built([fd.Dense(1, activation="gelu", input_dim=1)], np.float64)
+    model.set_weights([[[1.0]], [0.0]])
+    z = np.concatenate([np.linspace(-12, 12, 48001), np.geomspace(1e-12, 1, 300),
+                        -np.geomspace(1e-12, 1, 300)])
+    (y,) = onnx_session(interop.to_onnx(model)).run(None, {"input": z[:, None]})
+    exact = 0.5 * z * erfc(-z / np.sqrt(2))
+    err = np.abs(y[:, 0] - exact)
+    assert np.all(err <= 4 * np.finfo(np.float64).eps * (np.abs(exact) + np.abs(z)))
+    # past |z/√2| = 6, erf is ±1 in float64: the kernel's values, exactly
+    assert np.array_equal(y[np.abs(z) > 6 * np.sqrt(2) + 1e-9, 0],
+                          model.predict(z[:, None])[np.abs(z) > 6 * np.sqrt(2) + 1e-9, 0])
+
+
+def test_erfc_tables_are_the_generators(capsys):
+    # tools/erfc_coefficients.py (mpmath, 40 digits) prints exactly the module's tables
+    import importlib.util
+    from pathlib import Path
+
+    from fastdense.interop import onnx_export
+
+    pytest.importorskip("mpmath")
+    tool = Path(__file__).resolve().parent.parent / "tools" / "erfc_coefficients.py"
+    if not tool.is_file():
+        pytest.skip("tools/ is not beside this copy of the tests")
+    spec = importlib.util.spec_from_file_location("erfc_coefficients", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    tables = {}
+    exec(capsys.readouterr().out, {}, tables)      # two tuple literals and a comment
+    assert tables["ERFC_0_2"] == onnx_export.ERFC_0_2
+    assert tables["ERFCX_2_6"] == onnx_export.ERFCX_2_6
+
+
+def test_export_onnx_writes_a_file_in_the_asked_opset(onnx, tmp_path):
+    model = network(Activation("relu"), np.float32)
+    path = tmp_path / "model.onnx"
+    returned = interop.export_onnx(model, path, opset=17)
+    loaded = onnx.load(str(path))
+    assert loaded.SerializeToString() == returned.SerializeToString()
+    assert [o.version for o in loaded.opset_import] == [17]
+    onnx.checker.check_model(loaded)
+    x = inputs(7, np.float32)
+    assert_agrees(onnx_session(loaded).run(None, {"input": x})[0], model.predict(x), 1e-6)
+    for bad in (12, 10**6, True, 13.0, "13"):
+        with pytest.raises(ValueError, match="opset must be an integer from 13"):
+            interop.to_onnx(model, opset=bad)
+
+
+def test_onnx_export_needs_a_built_model(onnx):
+    with pytest.raises(ValueError, match="not built"):
+        interop.to_onnx(fd.Sequential([fd.Dense(3), fd.Dense(1)]))
+    with pytest.raises(TypeError, match="fastdense.Sequential"):
+        interop.to_onnx("model.npz")
+
+
+def test_onnx_scaling_folds_standardisation_into_the_graph(onnx):
+    model = built([fd.Dense(8, activation="tanh", input_dim=5), fd.Dense(1)], np.float64)
+    rng = np.random.default_rng(5)
+    scaling = {"x_mean": rng.normal(size=5), "x_std": rng.uniform(0.5, 2, 5),
+               "y_mean": [3.0], "y_std": [7.0]}
+    x = inputs(50, np.float64) * 3 + 1
+    (y,) = onnx_session(interop.to_onnx(model, scaling=scaling)).run(None, {"input": x})
+    expected = model.predict((x - scaling["x_mean"]) / scaling["x_std"]) * 7.0 + 3.0
+    assert_agrees(y, expected, 1e-12)
+    for key, value, message in (("x_std", np.zeros(5), "non-zero"),
+                                ("y_mean", [1.0, 2.0], "2 values, expected 1")):
+        with pytest.raises(ValueError, match=message):
+            interop.to_onnx(model, scaling={**scaling, key: value})
+    with pytest.raises(ValueError, match="y_std is missing"):
+        interop.to_onnx(model, scaling={k: v for k, v in scaling.items() if k != "y_std"})
+
+
+def export_args(*argv):
+    parser = argparse.ArgumentParser(prog="fastdense")
+    interop.add_export_parser(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["export", *argv])
+
+
+def test_export_command_writes_onnx_with_the_training_scaling(onnx, tmp_path, capsys):
+    from fastdense.__main__ import CommandError
+
+    model = built([fd.Dense(6, activation="relu", input_dim=3), fd.Dense(1)], np.float32)
+    model.save(tmp_path / "model.npz")
+    x = inputs(20, np.float32, width=3) * 10 + 50
+    out = tmp_path / "bare.onnx"
+    args = export_args(str(tmp_path / "model.npz"), str(out))
+    assert args.run is interop.export_main
+    assert args.run(args) == 0
+    assert "wrote" in capsys.readouterr().out
+    (y,) = onnx_session(onnx.load(str(out))).run(None, {"input": x})
+    assert_agrees(y, model.predict(x), 1e-6)
+
+    stats = {"format": "fastdense-scaling", "version": 1, "features": ["a", "b", "c"],
+             "target": "t", "x_mean": [50.0, 49.0, 51.0], "x_std": [10.0, 9.0, 11.0],
+             "y_mean": [100.0], "y_std": [20.0]}
+    (tmp_path / "model.scaling.json").write_text(json.dumps(stats))
+    assert interop.export_main(export_args(str(tmp_path / "model.npz"), str(out),
+                                           "--opset", "15")) == 0
+    assert "standardisation" in capsys.readouterr().out
+    scaled = onnx.load(str(out))
+    assert [o.version for o in scaled.opset_import] == [15]
+    (y,) = onnx_session(scaled).run(None, {"input": x})
+    expected = model.predict((x - np.float32(stats["x_mean"])) / np.float32(stats["x_std"]))
+    assert_agrees(y, expected * 20 + 100, 1e-6)
+    assert interop.export_main(export_args(str(tmp_path / "model.npz"), str(out),
+                                           "--no-scaling")) == 0
+    assert_agrees(onnx_session(onnx.load(str(out))).run(None, {"input": x})[0],
+                  model.predict(x), 1e-6)
+
+    with pytest.raises(CommandError, match="no such file"):
+        interop.export_main(export_args(str(tmp_path / "missing.npz"), str(out)))
+    with pytest.raises(CommandError, match="opset"):
+        interop.export_main(export_args(str(tmp_path / "model.npz"), str(out), "--opset",
+                                        "9"))
+    with pytest.raises(CommandError, match="cannot write"):
+        interop.export_main(export_args(str(tmp_path / "model.npz"),
+                                        str(tmp_path / "no" / "such" / "dir.onnx")))
+
+
+# ------------------------------------------------------------------------------ packaging
+def test_importing_interop_imports_no_peer():
+    import subprocess
+
+    code = ("import sys, fastdense.interop; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'torch', 'keras') "
+            "if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(fd.__file__)), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

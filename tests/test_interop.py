@@ -1,6 +1,6 @@
-"""fastdense.interop: ONNX export run by onnxruntime.
+"""fastdense.interop: ONNX export run by onnxruntime, PyTorch weights in and out.
 
-Every test skips when its peer (onnx + onnxruntime) is not installed, and a
+Every test skips when its peer (onnx + onnxruntime, torch) is not installed, and a
 network whose activation the compiled kernels do not build yet skips with their message.
 
 Agreement between two implementations is asserted as |a − e| ≤ rtol·(|e| + max|e|): rtol
@@ -277,6 +277,124 @@ def test_export_command_writes_onnx_with_the_training_scaling(onnx, tmp_path, ca
     with pytest.raises(CommandError, match="cannot write"):
         interop.export_main(export_args(str(tmp_path / "model.npz"),
                                         str(tmp_path / "no" / "such" / "dir.onnx")))
+
+
+# ------------------------------------------------------------------------------ torch
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def torch_forward(torch, module, x):
+    with torch.no_grad():
+        return module(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=act_id)
+def test_torch_round_trip_keeps_predictions(torch, act, dtype):
+    model = network(act, dtype)
+    module = interop.to_torch(model)
+    linears = [m for m in module if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3
+    weights = model.get_weights()
+    for i, linear in enumerate(linears):
+        assert linear.weight.dtype == (torch.float32 if dtype == np.float32 else torch.float64)
+        assert np.array_equal(linear.weight.detach().numpy(), weights[2 * i].T)
+        assert np.array_equal(linear.bias.detach().numpy(), weights[2 * i + 1])
+    x = inputs(200, dtype)
+    assert_agrees(torch_forward(torch, module, x), model.predict(x), RTOL[dtype])
+    back = interop.from_torch(module)
+    assert back.dtype == model.dtype
+    assert [layer.activation_spec for layer in back.layers] == \
+        [layer.activation_spec for layer in model.layers]
+    for a, b in zip(back.get_weights(), weights):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(back.predict(x), model.predict(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=act_id)
+def test_torch_autograd_gives_the_same_gradients(torch, act, dtype):
+    model = network(act, dtype, seed=3)
+    module = interop.to_torch(model)
+    rng = np.random.default_rng(4)
+    x, y = inputs(64, dtype, seed=4), rng.normal(size=(64, 4)).astype(dtype)
+    loss, grads = model.compute_gradients(x, y)
+    torch_loss = torch.nn.functional.mse_loss(module(torch.from_numpy(x)), torch.from_numpy(y))
+    torch_loss.backward()
+    expected = []
+    for m in module:
+        if isinstance(m, torch.nn.Linear):
+            expected += [m.weight.grad.numpy().T, m.bias.grad.numpy()]
+    rtol = 2e-6 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(torch_loss.item(), rel=rtol)
+    assert len(grads) == len(expected)
+    for i, (g, e) in enumerate(zip(grads, expected)):
+        assert_agrees(g, e, rtol, f"gradient {i}")
+
+
+def test_from_torch_takes_a_module_built_in_torch(torch):
+    nn = torch.nn
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(6, 9), nn.LeakyReLU(0.01), nn.Identity(),
+                           nn.Linear(9, 8, bias=False), nn.ELU(alpha=0.7),
+                           nn.Linear(8, 7), nn.Softplus(), nn.Linear(7, 6), nn.GELU("tanh"),
+                           nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 4), nn.Tanh(),
+                           nn.Linear(4, 4), nn.GELU(), nn.Linear(4, 4), nn.ReLU(),
+                           nn.Linear(4, 3), nn.Softmax(dim=1))
+    model = interop.from_torch(module)
+    assert model.dtype == np.float32
+    specs = [layer.activation_spec for layer in model.layers]
+    assert specs == [Activation("leaky_relu", negative_slope=0.01),
+                     Activation("elu", alpha=0.7), Activation("softplus"),
+                     Activation("gelu", approximate=True), Activation("sigmoid"),
+                     Activation("tanh"), Activation("gelu"), Activation("relu"),
+                     Activation("softmax")]
+    assert not model.get_weights()[3].any()           # the Linear without bias
+    x = inputs(100, np.float32, width=6) * 3
+    assert_agrees(model.predict(x), torch_forward(torch, module, x), 1e-6)
+    as64 = interop.from_torch(module, dtype="float64")
+    assert as64.dtype == np.float64
+    assert np.array_equal(as64.get_weights()[0], module[0].weight.detach().numpy().T)
+
+
+def test_from_torch_converts_half_weights_only_when_asked(torch):
+    module = torch.nn.Sequential(torch.nn.Linear(3, 2)).to(torch.float16)
+    with pytest.raises(ValueError, match="float16 weights.*pass dtype"):
+        interop.from_torch(module)
+    model = interop.from_torch(module, dtype="float32")
+    assert np.array_equal(model.get_weights()[0],
+                          module[0].weight.detach().float().numpy().T)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.1)),
+     r"module 1 \(Dropout.*not supported"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.SiLU()), r"module 1 \(SiLU"),
+    (lambda nn: nn.Sequential(nn.ReLU(), nn.Linear(3, 4)), r"module 0 \(ReLU.*before any"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Tanh()),
+     r"module 2 \(Tanh.*one activation"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=-1), nn.Linear(4, 2)),
+     r"module 2 .*follows the Softmax at module 1"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Softmax(dim=0)), r"module 1 .*dim=0"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Softplus(beta=2)), r"module 1 .*beta=2"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Softplus(threshold=5)),
+     r"module 1 .*threshold=5"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.LeakyReLU(-0.5)),
+     r"module 1 .*negative_slope"),
+    (lambda nn: nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.ReLU())),
+     r"module 1 \(Sequential"),
+    (lambda nn: nn.Sequential(nn.Identity()), "no nn.Linear"),
+])
+def test_from_torch_names_what_it_cannot_take(torch, build, message):
+    with pytest.raises(ValueError, match=message):
+        interop.from_torch(build(torch.nn))
+
+
+def test_from_torch_takes_only_sequential(torch):
+    with pytest.raises(TypeError, match="torch.nn.Sequential"):
+        interop.from_torch(torch.nn.Linear(3, 2))
 
 
 # ------------------------------------------------------------------------------ packaging

@@ -1,6 +1,6 @@
-"""fastdense.interop: ONNX export run by onnxruntime, PyTorch weights in and out.
+"""fastdense.interop: ONNX export run by onnxruntime, PyTorch and Keras 3 weights in and out.
 
-Every test skips when its peer (onnx + onnxruntime, torch) is not installed, and a
+Every test skips when its peer (onnx + onnxruntime, torch, keras) is not installed, and a
 network whose activation the compiled kernels do not build yet skips with their message.
 
 Agreement between two implementations is asserted as |a − e| ≤ rtol·(|e| + max|e|): rtol
@@ -19,6 +19,10 @@ import pytest
 import fastdense as fd
 from fastdense import interop
 from fastdense.activations import Activation
+
+# Keras's torch back end converts its tensors with np.array(x) (NumPy 2's copy= warning)
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 
 RTOL = {np.float32: 1e-6, np.float64: 1e-12}
 DTYPES = [np.float32, np.float64]
@@ -395,6 +399,119 @@ def test_from_torch_names_what_it_cannot_take(torch, build, message):
 def test_from_torch_takes_only_sequential(torch):
     with pytest.raises(TypeError, match="torch.nn.Sequential"):
         interop.from_torch(torch.nn.Linear(3, 2))
+
+
+# ------------------------------------------------------------------------------ Keras
+@pytest.fixture
+def keras():
+    pytest.importorskip("torch")
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = "torch"        # before Keras's first import
+    keras = pytest.importorskip("keras")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras was imported with the {keras.backend.backend()} back end")
+    return keras
+
+
+def keras_forward(keras, keras_model, x):
+    return keras.ops.convert_to_numpy(keras_model(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("act", ACTIVATIONS, ids=act_id)
+def test_keras_round_trip_keeps_predictions(keras, act, dtype):
+    model = network(act, dtype)
+    keras_model = interop.to_keras(model)
+    dense = [layer for layer in keras_model.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(dense) == 3
+    weights = model.get_weights()
+    for i, layer in enumerate(dense):
+        kernel, bias = layer.get_weights()
+        assert kernel.dtype == dtype
+        assert np.array_equal(kernel, weights[2 * i]) and np.array_equal(bias, weights[2 * i + 1])
+    x = inputs(200, dtype)
+    # Keras 3's type promotion runs float64 matrix products in float32 on back ends other
+    # than TensorFlow: its outputs are float32-accurate in either dtype
+    assert_agrees(keras_forward(keras, keras_model, x), model.predict(x), 1e-6)
+    back = interop.from_keras(keras_model)
+    assert back.dtype == model.dtype
+    assert [layer.activation_spec for layer in back.layers] == \
+        [layer.activation_spec for layer in model.layers]
+    for a, b in zip(back.get_weights(), weights):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    assert np.array_equal(back.predict(x), model.predict(x))
+
+
+def test_from_keras_takes_a_model_built_in_keras(keras):
+    L = keras.layers
+    keras.utils.set_random_seed(0)
+    keras_model = keras.Sequential([
+        keras.Input(shape=(6,)), L.Dense(9, use_bias=False), L.LeakyReLU(negative_slope=0.3),
+        L.Dense(8, activation="elu", kernel_regularizer=keras.regularizers.L1L2(0.01, 0.02)),
+        L.Dense(7), L.ELU(alpha=0.4), L.Dense(6, activation="gelu", name="g"),
+        L.Dense(5), L.Activation("softplus"), L.Dense(5, activation="leaky_relu"),
+        L.Dense(4, bias_regularizer="l2"), L.ReLU(), L.Dense(4, activation="tanh"),
+        L.Dense(3), L.Softmax()])
+    for layer in keras_model.layers:       # non-zero biases, so that they are checked
+        if getattr(layer, "use_bias", False):
+            layer.bias.assign(np.linspace(-0.5, 0.5, layer.units).astype(np.float32))
+    model = interop.from_keras(keras_model)
+    assert model.dtype == np.float32
+    assert [layer.activation_spec for layer in model.layers] == [
+        Activation("leaky_relu", negative_slope=0.3), Activation("elu"),
+        Activation("elu", alpha=0.4), Activation("gelu"), Activation("softplus"),
+        Activation("leaky_relu"), Activation("relu"), Activation("tanh"),
+        Activation("softmax")]
+    assert model.layers[3].name == "g"
+    assert model.layers[1].kernel_regularizer == fd.regularizers.L1L2(l1=0.01, l2=0.02)
+    assert model.layers[6].bias_regularizer.l2 == pytest.approx(0.01)
+    assert not model.get_weights()[1].any()            # use_bias=False
+    x = inputs(100, np.float32, width=6) * 3
+    assert_agrees(model.predict(x), keras_forward(keras, keras_model, x), 1e-6)
+
+
+def test_to_keras_saves_and_loads_with_fastdense_objects(keras, tmp_path):
+    model = built([fd.Dense(5, activation=Activation("gelu", approximate=True), input_dim=3),
+                   fd.Dense(4, activation=Activation("elu", alpha=0.3)),
+                   fd.Dense(2, activation="softmax")], np.float32)
+    path = tmp_path / "model.keras"
+    interop.to_keras(model).save(path)
+    loaded = keras.saving.load_model(path, custom_objects=interop.keras_custom_objects())
+    x = inputs(30, np.float32, width=3)
+    assert_agrees(keras_forward(keras, loaded, x), model.predict(x), 1e-6)
+    assert [layer.activation_spec for layer in interop.from_keras(loaded).layers] == \
+        [layer.activation_spec for layer in model.layers]
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda k: [k.layers.Dense(4, activation="selu")], r"layer 0 \(Dense .*'selu'"),
+    (lambda k: [k.layers.Dense(4), k.layers.Dropout(0.1)], r"layer 1 \(Dropout .*not supported"),
+    (lambda k: [k.layers.Dense(4), k.layers.BatchNormalization()],
+     r"layer 1 \(BatchNormalization"),
+    (lambda k: [k.layers.Dense(4, activation="relu"), k.layers.Activation("tanh")],
+     r"layer 1 \(Activation .*one activation"),
+    (lambda k: [k.layers.Dense(4, activation="softmax"), k.layers.Dense(2)],
+     r"layer 1 .*follows the softmax"),
+    (lambda k: [k.layers.Dense(4), k.layers.ReLU(max_value=6.0)], r"layer 1 \(ReLU .*max_value"),
+    (lambda k: [k.layers.Dense(4, kernel_constraint="non_neg")], r"kernel_constraint"),
+    (lambda k: [k.layers.Dense(4, activity_regularizer="l2")], r"activity_regularizer"),
+    (lambda k: [k.layers.Dense(4, kernel_regularizer=k.regularizers.OrthogonalRegularizer())],
+     r"OrthogonalRegularizer"),
+    (lambda k: [k.layers.Dense(4, dtype="mixed_float16")], r"mixed precision"),
+])
+def test_from_keras_names_what_it_cannot_take(keras, build, message):
+    keras_model = keras.Sequential([keras.Input(shape=(3,)), *build(keras)])
+    with pytest.raises(ValueError, match=message):
+        interop.from_keras(keras_model)
+
+
+def test_from_keras_needs_a_built_sequential(keras):
+    with pytest.raises(ValueError, match="not built"):
+        interop.from_keras(keras.Sequential([keras.layers.Dense(2)]))
+    inp = keras.Input(shape=(3,))
+    functional = keras.Model(inp, keras.layers.Dense(2)(inp))
+    with pytest.raises(TypeError, match="keras.Sequential"):
+        interop.from_keras(functional)
 
 
 # ------------------------------------------------------------------------------ packaging

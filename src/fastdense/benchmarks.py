@@ -626,11 +626,11 @@ def build_cases(wid: str, size: dict, peers: list[str], errors: dict) -> dict[st
         peer("torch", lambda: torch_adam_case(p0, g, size["adam_steps"],
                                               cases["fastdense"].notes["hyper"]))
     elif wid == "digits":
-        X, y = digits_data()
-        args = (X, y, size["digits_epochs"], 32)
-        cases = {s: classify_case(s, *args) for s in SYSTEMS}
-        peer("torch", lambda: torch_classify_case(*args))
-        peer("sklearn", lambda: sklearn_classify_case(*args))
+        Xd, yd = digits_data()
+        epochs = size["digits_epochs"]
+        cases = {s: classify_case(s, Xd, yd, epochs, 32) for s in SYSTEMS}
+        peer("torch", lambda: torch_classify_case(Xd, yd, epochs, 32))
+        peer("sklearn", lambda: sklearn_classify_case(Xd, yd, epochs, 32))
     elif wid in ("predict1", "predict1k"):
         X, _ = seed_data()
         x = X[:1].copy() if wid == "predict1" else X

@@ -63,7 +63,7 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for command in ("demo", "bench", "train", "predict"):
+    for command in ("demo", "bench", "train", "predict", "export"):
         assert re.search(rf"^\s+{command}\s", out, re.M)
 
 
@@ -316,3 +316,40 @@ def test_predict_via_python_m_writes_csv_to_stdout_and_needs_the_features(diabet
     result = run_cli(["predict", "m.npz", "no_bmi.csv"], cwd=cwd)
     assert result.returncode == 1
     one_line_error(result.stderr, "predict", "no column 'bmi'")
+
+
+# ---------------------------------------------------------------- export
+def test_export_writes_an_onnx_file_that_predicts_like_predict(diabetes_csv, tmp_path, capsys):
+    """train, then export: onnxruntime on the raw features gives what `predict` writes
+    (the standardisation folded into the graph)."""
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model_path, onnx_path = tmp_path / "m.npz", tmp_path / "m.onnx"
+    assert main(train_args(diabetes_csv, "--out", str(model_path))) == 0
+    assert main(["export", str(model_path), str(onnx_path)]) == 0
+    assert main(["predict", str(model_path), str(diabetes_csv), "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    capsys.readouterr()
+    expected = np.loadtxt(tmp_path / "p.csv", delimiter=",", skiprows=1).reshape(-1)
+    X = np.loadtxt(diabetes_csv, delimiter=",", skiprows=1)[:, :-1].astype(np.float32)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: X})[0].reshape(-1)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_export_of_a_missing_model_is_one_line_error(tmp_path, capsys):
+    assert main(["export", str(tmp_path / "nope.npz"), str(tmp_path / "x.onnx")]) == 1
+    one_line_error(capsys.readouterr().err, "export", "nope.npz")
+
+
+def test_model_methods_reach_the_interop_functions(rng):
+    torch = pytest.importorskip("torch")
+    model = fd.Sequential([fd.Dense(5, activation="tanh", input_dim=3),
+                           fd.Dense(2, activation="softmax")], dtype="float64", seed=0)
+    net = model.to_torch()
+    x = rng.normal(size=(7, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(net(torch.from_numpy(x)).numpy(), model.predict(x),
+                                   rtol=1e-12)
+    back = fd.Sequential.from_torch(net)
+    np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-12)

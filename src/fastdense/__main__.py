@@ -71,6 +71,7 @@ examples:
   fastdense demo
   fastdense train data.csv --target price --layers 64,64 --epochs 200 --out price.npz
   fastdense predict price.npz new.csv --out predictions.csv
+  fastdense export price.npz price.onnx
   fastdense bench -h
 
 'fastdense COMMAND -h' documents each command's options."""
@@ -157,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--out", metavar="PREDS.csv",
                          help="write the predictions here (default: standard output)")
     predict.set_defaults(run=run_predict)
+
+    from .interop import add_export_parser
+    add_export_parser(commands)   # fastdense export MODEL.npz MODEL.onnx [--opset N]
     return parser
 
 

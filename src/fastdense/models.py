@@ -519,6 +519,38 @@ class Sequential:
         See `fastdense.saving` for the format."""
         _saving.save_model(self, path)
 
+    # ------------------------------------------------------------------ other frameworks
+    def export_onnx(self, path: str | os.PathLike[str], opset: int | None = None) -> Any:
+        """Write an ONNX file computing `predict` (`fastdense.interop.export_onnx`; opset
+        13 by default; needs the `onnx` package)."""
+        from .interop import export_onnx
+        return export_onnx(self, path, opset)
+
+    def to_torch(self) -> Any:
+        """The network as a `torch.nn.Sequential` (`fastdense.interop.to_torch`)."""
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: npt.DTypeLike | None = None) -> Sequential:
+        """A model with the weights of a `torch.nn.Sequential` of `Linear` and activation
+        modules (`fastdense.interop.from_torch`)."""
+        from .interop import from_torch
+        return from_torch(module, dtype)
+
+    def to_keras(self) -> Any:
+        """The network as a Keras 3 `Sequential` of `Dense` layers
+        (`fastdense.interop.to_keras`)."""
+        from .interop import to_keras
+        return to_keras(self)
+
+    @classmethod
+    def from_keras(cls, keras_model: Any, dtype: npt.DTypeLike | None = None) -> Sequential:
+        """A model with the weights of a Keras 3 `Sequential` of `Dense` layers
+        (`fastdense.interop.from_keras`)."""
+        from .interop import from_keras
+        return from_keras(keras_model, dtype)
+
     def __reduce__(self) -> tuple[Any, tuple[bytes]]:
         # pickling (multiprocessing, scikit-learn) goes through the same checked format
         return (_saving.model_from_bytes, (_saving.model_to_bytes(self),))

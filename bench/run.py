@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 try:
-    from fastdense.benchmarks import main
+    from fastdense.bench import main
 except ImportError:   # a checkout with the extensions built in place
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
-    from fastdense.benchmarks import main
+    from fastdense.bench import main
 
 if __name__ == "__main__":
     sys.exit(main())

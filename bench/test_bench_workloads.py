@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastdense as fd
-from fastdense import benchmarks as bm
+from fastdense.bench import workloads as bm
 from fastdense import reference
 
 SYSTEMS = ["fastdense", "reference"]

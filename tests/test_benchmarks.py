@@ -1,4 +1,4 @@
-"""The benchmark harness (fastdense.benchmarks): structure and bookkeeping only.
+"""The benchmark harness (fastdense.bench): structure and bookkeeping only.
 
 Nothing here asserts a speed: timings on shared machines are noise; the harness's job is to
 measure under the contract of BENCHMARKS.md and record honestly what it measured.
@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 import fastdense as fd
-from fastdense import benchmarks as bm
+from fastdense import bench as bm
 from fastdense import reference
 
 WORKLOADS = ["seed", "wide", "adam", "predict1", "predict1k", "digits"]
@@ -167,3 +167,22 @@ def test_pytorch_runs_beside_when_importable(tmp_path):
     result = json.loads(path.read_text())["workloads"]["predict1"]
     assert result["order"] == ["fastdense", "reference", "torch"]
     assert len(result["systems"]["torch"]["ratio_pairs"]) == 2
+
+
+def test_the_former_module_still_runs_the_suite():
+    # fastdense.benchmarks is what `python -m fastdense bench` imports
+    import fastdense.benchmarks as old
+    assert old.main is bm.main
+    assert old.WORKLOADS is bm.WORKLOADS
+    assert set(bm.__all__) <= set(vars(old))
+
+
+@pytest.mark.parametrize("module", ["fastdense.bench", "fastdense.benchmarks"])
+def test_both_module_names_run_as_scripts(module):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: python -m fastdense bench")
+    assert "--sweep" in done.stdout

@@ -1,0 +1,74 @@
+"""The width / batch-size sweep (``--sweep``): fit time per update, fastdense against the
+reference, on a 10-w-w-1 network."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .harness import SYSTEMS, _timed, summarise, time_in_turn
+from .workloads import fit_case
+
+__all__ = ["SWEEP_WIDTHS", "SWEEP_BATCHES", "SWEEP_INPUT", "sweep_points", "run_sweep"]
+
+SWEEP_WIDTHS = (8, 32, 128, 512, 2048)
+SWEEP_BATCHES = (1, 8, 32, 128, 1024)
+SWEEP_INPUT = 10
+
+
+def sweep_points(widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES):
+    """(axis, width, batch) for every point: widths at batch 32, batches at width 128; the
+    point (128, 32), on both axes, is timed once."""
+    points = [("width", w, 32) for w in widths]
+    points += [("batch", 128, b) for b in batches if not (b == 32 and 128 in widths)]
+    return points
+
+
+def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
+              min_samples: int = 1024, widths=SWEEP_WIDTHS, batches=SWEEP_BATCHES,
+              min_updates: int = 64) -> dict:
+    """fit time per update, fastdense vs reference, on 10-w-w-1 over width and batch.
+
+    Per point: two untimed 1-epoch fits of each system in turn (the warm runs); the faster
+    reference one (a single probe on a busy machine can be 10× slow) sets the number of
+    epochs so that a reference run takes about ``target_seconds`` (and at least
+    ``min_updates`` updates are timed); then ``pairs`` rounds A B. The data has
+    ``max(min_samples, 4·batch)`` rows."""
+    rng = np.random.default_rng(3)
+    started = time.perf_counter()
+    points = []
+    for axis, width, batch in sweep_points(widths, batches):
+        n = max(min_samples, 4 * batch)
+        X = rng.random((n, SWEEP_INPUT), dtype=np.float32)
+        y = rng.random((n, 1), dtype=np.float32)
+        sizes = (SWEEP_INPUT, width, width, 1)
+        probe = {s: fit_case(s, sizes, X, y, 1, batch) for s in SYSTEMS}
+        probe_ref = math.inf
+        for _ in range(2):
+            for s in SYSTEMS:
+                seconds = _timed(probe[s].prepare(), settle)[0]
+                if s == "reference":
+                    probe_ref = min(probe_ref, seconds)
+        per_epoch = -(-n // batch)
+        epochs = max(-(-min_updates // per_epoch), 1,
+                     min(10_000, round(target_seconds / probe_ref)))
+        cases = {s: fit_case(s, sizes, X, y, epochs, batch) for s in SYSTEMS}
+        raw, _ = time_in_turn(cases, pairs, warm=False, settle=settle)
+        count = cases["fastdense"].count
+        systems = summarise(raw, count, 1e6)
+        point = {"axis": axis, "width": width, "batch": batch, "n_samples": n,
+                 "epochs": epochs, "updates": count,
+                 "fastdense_us": systems["fastdense"]["median"],
+                 "reference_us": systems["reference"]["median"],
+                 "ratio": systems["fastdense"]["ratio"],
+                 "ratio_pairs": systems["fastdense"]["ratio_pairs"],
+                 "raw_seconds": {s: raw[s] for s in SYSTEMS}}
+        points.append(point)
+        log(f"  {axis:>5} w={width:<5} batch={batch:<5} {count:>6} updates  "
+            f"ratio {point['ratio']:.2f}")
+    return {"network": f"{SWEEP_INPUT}-w-w-1, ReLU, ReLU, linear; MSE; SGD lr 0.01; float32",
+            "data": f"X n×10, y n×1 uniform[0,1); n = max({min_samples}, 4·batch); shuffled",
+            "unit": "µs per update", "pairs": pairs, "target_seconds": target_seconds,
+            "widths_at_batch": 32, "batches_at_width": 128,
+            "wall_seconds": round(time.perf_counter() - started, 1), "points": points}

@@ -6,7 +6,8 @@ Each round of a training workload is one whole ``fit`` of a fresh model (built u
 the round's set-up). Scaled down where a full run would make a round too long, and named
 for it: ``wide`` runs 1 epoch on 2,048 of its 8,192 rows (16 of its 128 updates), ``adam``
 times one of its updates per round; ``seed``, ``predict1`` and ``predict1k`` are full
-(one ``predict`` call per iteration for the predict workloads).
+(one ``predict`` call per iteration for the predict workloads; onnxruntime, when
+importable, runs beside them there on fastdense's model exported to ONNX).
 """
 import numpy as np
 import pytest
@@ -58,24 +59,35 @@ def test_adam_one_update_of_10m_float32(benchmark, system):
     assert np.isfinite(p[:100]).all()
 
 
-def _predict_model(system):
+def _predict(system):
+    """The timed call of a predict workload: ``predict`` of fastdense or of the reference
+    (fastdense's weights), or onnxruntime's session running fastdense's model exported."""
+    if system == "onnxruntime":
+        pytest.importorskip("onnx")
+        pytest.importorskip("onnxruntime")
+        session, _ = bm.onnxruntime_session(bm._model("fastdense", bm.SEED_SIZES))
+        return lambda x: session.run(["output"], {"input": x})[0]
     model = bm._model(system, bm.SEED_SIZES)
     if system == "reference":
         model.set_weights(bm._model("fastdense", bm.SEED_SIZES).get_weights())
-    return model
+    return model.predict
 
 
-@pytest.mark.parametrize("system", SYSTEMS)
+@pytest.mark.parametrize("system", SYSTEMS + ["onnxruntime"])
 def test_predict1_one_call_on_1x10(benchmark, system):
     x = bm.seed_data()[0][:1].copy()
     benchmark.group = "predict1: one call on 1×10"
-    out = benchmark(_predict_model(system).predict, x)
+    out = benchmark(_predict(system), x)
     assert out.shape == (1, 1)
+    expected = bm._model("fastdense", bm.SEED_SIZES).predict(x)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("system", SYSTEMS)
+@pytest.mark.parametrize("system", SYSTEMS + ["onnxruntime"])
 def test_predict1k_one_call_on_1000x10(benchmark, system):
     X = bm.seed_data()[0]
     benchmark.group = "predict1k: one call on 1000×10"
-    out = benchmark(_predict_model(system).predict, X)
+    out = benchmark(_predict(system), X)
     assert out.shape == (1000, 1)
+    expected = bm._model("fastdense", bm.SEED_SIZES).predict(X)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)

@@ -5,6 +5,7 @@ measure under the contract of BENCHMARKS.md and record honestly what it measured
 """
 import json
 import statistics
+import sys
 
 import pytest
 
@@ -180,9 +181,103 @@ def test_the_former_module_still_runs_the_suite():
 @pytest.mark.parametrize("module", ["fastdense.bench", "fastdense.benchmarks"])
 def test_both_module_names_run_as_scripts(module):
     import subprocess
-    import sys
     done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: python -m fastdense bench")
     assert "--sweep" in done.stdout
+
+
+def _table_rows(out):
+    """The workload table of a run's printed output: {first cell: cells}, header included
+    (under "workload"); "pair ratios" is the one header cell with a space, after the
+    system columns."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("workload "))
+    rows = {}
+    for line in [lines[start]] + lines[start + 2:]:
+        if not line.strip() or line.startswith(("noisy", "peers'", "  ", "results:")):
+            break
+        cells = line.split()
+        rows[cells[0]] = cells
+    return rows
+
+
+def test_onnxruntime_runs_beside_on_the_predict_workloads_when_importable(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "seed,predict1,predict1k", "--peers", "onnxruntime",
+             "--json", str(path), "--plot", ""])
+    report = json.loads(path.read_text())
+    assert report["peers_missing"] == {}
+    for wid in ("predict1", "predict1k"):
+        result = report["workloads"][wid]
+        assert result["order"] == ["fastdense", "reference", "onnxruntime"], wid
+        ort = result["systems"]["onnxruntime"]
+        assert len(ort["raw_seconds"]) == len(ort["ratio_pairs"]) == 2
+        assert all(t > 0 for t in ort["raw_seconds"])
+        ref = result["systems"]["reference"]["raw_seconds"]
+        assert ort["ratio"] == pytest.approx(
+            statistics.median(r / o for r, o in zip(ref, ort["raw_seconds"])))
+        # the same model: the outputs of the last timed call sum as fastdense's do
+        fast_sum = result["systems"]["fastdense"]["facts"]["checksum"]
+        assert ort["facts"]["checksum"] == pytest.approx(fast_sum, rel=1e-5, abs=1e-6)
+        assert ort["notes"]["intra_op_num_threads"] == 1
+        assert ort["notes"]["inter_op_num_threads"] == 1
+        assert ort["notes"]["providers"] == ["CPUExecutionProvider"]
+        assert ort["notes"]["checked_max_abs_diff"] <= 1e-5
+    assert "onnxruntime" not in report["workloads"]["seed"]["systems"]   # fit: not a peer
+    assert report["versions"]["onnxruntime"]
+    rows = _table_rows(capsys.readouterr().out)
+    column = rows["workload"].index("onnxruntime")
+    assert rows["workload"][:column] == ["workload", "unit", "fastdense", "reference"]
+    assert rows["seed"][column] == "–"
+    for wid in ("predict1", "predict1k"):
+        shown = float(rows[wid][column].replace(",", ""))
+        median = report["workloads"][wid]["systems"]["onnxruntime"]["median"]
+        assert shown == pytest.approx(median, rel=0.01)
+
+
+@pytest.mark.parametrize("missing", ["onnxruntime", "onnx"])
+def test_no_onnxruntime_column_when_it_cannot_be_imported(tmp_path, capsys, monkeypatch,
+                                                          missing):
+    monkeypatch.setitem(sys.modules, missing, None)     # import raises ImportError
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "predict1", "--peers", "onnxruntime", "--json", str(path),
+             "--plot", ""])
+    report = json.loads(path.read_text())
+    why = report["peers_missing"]["onnxruntime"]
+    assert why.startswith(("ImportError", "ModuleNotFoundError")) and missing in why
+    result = report["workloads"]["predict1"]
+    assert result["order"] == ["fastdense", "reference"]
+    assert "peer_errors" not in result
+    out = capsys.readouterr().out
+    assert "peers: none" in out
+    assert _table_rows(out)["workload"][2:4] == ["fastdense", "reference"]
+    assert "onnxruntime" not in _table_rows(out)["workload"]
+
+
+def test_an_onnx_model_that_predicts_otherwise_is_not_timed(tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    import fastdense.interop
+    from onnx import numpy_helper
+    real = fastdense.interop.to_onnx
+
+    def off_by_a_bias(model, *args, **kwargs):
+        proto = real(model, *args, **kwargs)
+        last = next(t for t in proto.graph.initializer if t.name == "b2")
+        last.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(last) + 0.5, "b2"))
+        onnx.checker.check_model(proto)
+        return proto
+
+    monkeypatch.setattr(fastdense.interop, "to_onnx", off_by_a_bias)
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "predict1", "--peers", "onnxruntime", "--json", str(path),
+             "--plot", ""])
+    result = json.loads(path.read_text())["workloads"]["predict1"]
+    assert result["order"] == ["fastdense", "reference"]
+    assert "onnxruntime" not in result["systems"]
+    assert result["peer_errors"]["onnxruntime"].startswith("AssertionError")
+    assert "differ from fastdense's predict" in result["peer_errors"]["onnxruntime"]

@@ -24,8 +24,10 @@ minutes with both peers, plus 1.5–2.5 minutes for ``--sweep``. Figures whose p
 ratios spread more than 1.5× are flagged as noisy under the table.
 
 Workloads (``seed``, ``wide``, ``adam``, ``predict1``, ``predict1k``) are those of
-BENCHMARKS.md; PyTorch (eager) and JAX (jit) run beside them when they can be imported —
-neither is ever required. ``--sweep`` times ``fit`` on a 10-w-w-1 network (ReLU, MSE, SGD;
+BENCHMARKS.md; PyTorch (eager) and JAX (jit) run beside them when they can be imported,
+scikit-learn on ``digits``, and onnxruntime on ``predict1`` and ``predict1k`` (the same
+model exported by ``fastdense.interop.to_onnx``, one thread, its outputs checked against
+fastdense's before it is timed) — none is ever required. ``--sweep`` times ``fit`` on a 10-w-w-1 network (ReLU, MSE, SGD;
 the input stays 10 features wide, as in ``seed``, so the sweep varies the hidden layers
 only) over widths at batch 32 and over batch sizes at width 128; each point's number of
 updates is set so that a reference run takes about 0.3 s (at least 64 updates).
@@ -40,7 +42,7 @@ or pass ``--native-blas``, which re-runs the benchmark in a child process withou
 The JSON records every ``OPENBLAS_*`` variable in force.
 
 The modules: ``workloads`` (the workloads, their data and sizes, and the systems run on
-them: fastdense, the reference, PyTorch, JAX, scikit-learn), ``harness`` (timing: the
+them: fastdense, the reference, PyTorch, JAX, scikit-learn, onnxruntime), ``harness`` (timing: the
 pause, the warm run, systems in turn, medians and pairwise ratios), ``sweep``,
 ``environment`` (what the report records of the machine), ``report`` (the table, the JSON,
 the charts) and ``cli`` (``main``). ``fastdense.benchmarks`` re-exports the public names.
@@ -55,7 +57,8 @@ from .sweep import SWEEP_BATCHES, SWEEP_INPUT, SWEEP_WIDTHS, run_sweep, sweep_po
 from .workloads import (ADAM_BYTES_PER_PARAM, DIGITS_SIZES, FULL, PEERS, QUICK, SEED_SIZES,
                         WIDE_SIZES, WORKLOADS, Workload, adam_case, build_cases,
                         classify_case, digits_data, fit_case, jax_scan_fit_case,
-                        jax_step_fit_case, peer_available, predict_case, run_workload,
+                        jax_step_fit_case, onnxruntime_predict_case, onnxruntime_session,
+                        peer_available, predict_case, run_workload,
                         seed_data, sklearn_classify_case, torch_adam_case,
                         torch_classify_case, torch_fit_case, torch_predict_case, wide_data)
 
@@ -65,6 +68,7 @@ __all__ = [
     "seed_data", "wide_data", "digits_data", "fit_case", "predict_case", "adam_case",
     "classify_case", "torch_fit_case", "torch_predict_case", "torch_adam_case",
     "torch_classify_case", "sklearn_classify_case", "jax_scan_fit_case", "jax_step_fit_case",
+    "onnxruntime_session", "onnxruntime_predict_case",
     "peer_available", "build_cases", "run_workload",
     "Case", "time_in_turn", "summarise",
     "SWEEP_WIDTHS", "SWEEP_BATCHES", "SWEEP_INPUT", "sweep_points", "run_sweep",

@@ -22,8 +22,9 @@ _UNSET_MARK = "_FASTDENSE_BENCH_UNSET"      # set by --native-blas for the child
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m fastdense bench",
-        description="Time fastdense against its NumPy reference (and PyTorch / JAX when "
-                    "importable) on the workloads of BENCHMARKS.md, side by side.",
+        description="Time fastdense against its NumPy reference (and PyTorch / JAX / "
+                    "scikit-learn / onnxruntime when importable) on the workloads of "
+                    "BENCHMARKS.md, side by side.",
         epilog="OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE slow a current OpenBLAS and are read "
                "when it loads: run with `env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "
                "python -m fastdense bench`, or pass --native-blas.")
@@ -37,8 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help="tiny workloads and 2 pairs: checks the harness, figures mean nothing")
     p.add_argument("--peers", default=None,
-                   help="'auto' (torch and jax when importable; the default), 'none' (the "
-                        "default with --quick), or a list such as 'torch'")
+                   help="'auto' (torch, jax, sklearn and onnxruntime when importable; the "
+                        "default), 'none' (the default with --quick), or a list such as "
+                        "'torch,onnxruntime'")
     p.add_argument("--json", default="bench-results.json", metavar="PATH",
                    help="where to write the results (default: %(default)s)")
     p.add_argument("--plot", default="bench-results.png", metavar="PATH",

@@ -46,7 +46,8 @@ def machine_info() -> dict:
 def versions() -> dict:
     import fastdense
     out = {"fastdense": fastdense.__version__, "numpy": np.__version__}
-    for name in ("scipy", "torch", "jax", "jaxlib", "threadpoolctl", "matplotlib"):
+    for name in ("scipy", "torch", "jax", "jaxlib", "sklearn", "onnx", "onnxruntime",
+                 "threadpoolctl", "matplotlib"):
         mod = sys.modules.get(name)
         if mod is None and name in ("scipy", "threadpoolctl", "matplotlib"):
             try:

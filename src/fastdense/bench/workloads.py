@@ -1,7 +1,9 @@
 """The workloads of BENCHMARKS.md and the systems run on them: fastdense and its NumPy
-reference, and beside them PyTorch (eager), JAX (jit) and scikit-learn when importable."""
+reference, and beside them PyTorch (eager), JAX (jit), scikit-learn and onnxruntime when
+importable."""
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +15,13 @@ __all__ = ["PEERS", "Workload", "WORKLOADS", "FULL", "QUICK", "ADAM_BYTES_PER_PA
            "SEED_SIZES", "WIDE_SIZES", "DIGITS_SIZES", "seed_data", "wide_data", "digits_data",
            "fit_case", "predict_case", "adam_case", "classify_case", "torch_fit_case",
            "torch_predict_case", "torch_adam_case", "torch_classify_case",
-           "sklearn_classify_case", "jax_scan_fit_case", "jax_step_fit_case", "peer_available",
+           "sklearn_classify_case", "onnxruntime_session", "onnxruntime_predict_case", "jax_scan_fit_case", "jax_step_fit_case", "peer_available",
            "build_cases", "run_workload"]
 
-PEERS = ("torch", "jax", "sklearn")
+PEERS = ("torch", "jax", "sklearn", "onnxruntime")
+# the modules a peer needs, where they are not just its name: onnxruntime runs the graph
+# that fastdense.interop.to_onnx builds with onnx
+PEER_MODULES = {"onnxruntime": ("onnx", "onnxruntime")}
 ADAM_BYTES_PER_PARAM = 28                   # read p, g, m, v; write p, m, v (float32)
 SEED_SIZES = (10, 10, 10, 1)
 WIDE_SIZES = (784, 512, 512, 10)
@@ -342,6 +347,66 @@ def torch_adam_case(p0, g, steps, hyper) -> Case:
     return Case(steps, prepare, notes={"variant": variant, "threads": torch.get_num_threads()})
 
 
+# ---------------------------------------------------------------------------- onnxruntime
+
+# The session's threads. fastdense predicts these small networks on the calling thread (its
+# own loops; OpenBLAS only for wide layers), so onnxruntime gets one intra-op thread and one
+# inter-op thread, run sequentially: its default (0: one intra-op thread per physical core)
+# would start a thread pool whose workers spin after each call, and on a 2-core machine
+# they would take the core the next system in turn needs, the very slowdown the pause
+# before each timed run is there to avoid. One thread each measures the runtime's work
+# per call, as fastdense's column does; the settings go into the JSON as notes, like
+# PyTorch's thread count.
+ONNXRUNTIME_THREADS = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
+
+
+def onnxruntime_session(model) -> tuple[Any, dict]:
+    """An ``onnxruntime.InferenceSession`` on the CPU provider running
+    ``fastdense.interop.to_onnx(model)`` (input ``input``, output ``output``), with the
+    threads of ONNXRUNTIME_THREADS, and the settings as a dict for the report."""
+    ort: Any = importlib.import_module("onnxruntime")   # untyped: imported by name
+    from fastdense.interop import DEFAULT_OPSET, to_onnx
+    proto = to_onnx(model)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = ONNXRUNTIME_THREADS["intra_op_num_threads"]
+    options.inter_op_num_threads = ONNXRUNTIME_THREADS["inter_op_num_threads"]
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    session = ort.InferenceSession(proto.SerializeToString(), sess_options=options,
+                                   providers=["CPUExecutionProvider"])
+    notes = dict(ONNXRUNTIME_THREADS, execution_mode="sequential",
+                 providers=list(session.get_providers()), opset=DEFAULT_OPSET)
+    return session, notes
+
+
+def onnxruntime_predict_case(sizes, x, calls) -> Case:
+    """onnxruntime running the fastdense model (the same weights as fastdense's, seed 0)
+    exported to ONNX; NumPy in, NumPy out: ``session.run(["output"], {"input": x})``.
+    Before anything is timed, its outputs must equal fastdense's ``predict`` (float32,
+    relative 1e-5, absolute 1e-6 of the outputs' scale), else AssertionError: the peer is
+    then dropped and the error reported, so a wrong model is never timed."""
+    model = _model("fastdense", sizes)
+    session, notes = onnxruntime_session(model)
+    feed = {"input": x}
+    expected = model.predict(x)
+    got = session.run(["output"], feed)[0]
+    if got.dtype != np.float32 or got.shape != expected.shape:
+        raise AssertionError(f"onnxruntime gave {got.dtype} {got.shape}, fastdense's "
+                             f"predict {expected.dtype} {expected.shape}")
+    scale = float(np.max(np.abs(expected)))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6 * scale,
+                               err_msg="onnxruntime's outputs differ from fastdense's predict")
+    notes["checked_max_abs_diff"] = float(np.max(np.abs(got - expected)))
+
+    def prepare():
+        def run():
+            run_session = session.run
+            for _ in range(calls):
+                out = run_session(["output"], feed)[0]
+            return {"checksum": float(out.sum(dtype=np.float64))}
+        return run
+    return Case(calls, prepare, notes=notes)
+
+
 # ---------------------------------------------------------------------------- JAX
 
 def _jax_model(jax, jnp, n_layers):
@@ -438,11 +503,12 @@ def jax_step_fit_case(sizes, X, y, epochs, batch_size) -> Case:
 # ---------------------------------------------------------------------------- workloads
 
 def peer_available(name: str) -> str | None:
-    """None if the peer imports, else why not."""
-    try:
-        __import__(name)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
+    """None if the peer (every module it needs) imports, else why not."""
+    for module in PEER_MODULES.get(name, (name,)):
+        try:
+            __import__(module)
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}"
     return None
 
 
@@ -487,6 +553,7 @@ def build_cases(wid: str, size: dict, peers: list[str], errors: dict) -> dict[st
         calls = size[f"{wid}_calls"]
         cases = {s: predict_case(s, SEED_SIZES, x, calls) for s in SYSTEMS}
         peer("torch", lambda: torch_predict_case(SEED_SIZES, x, calls))
+        peer("onnxruntime", lambda: onnxruntime_predict_case(SEED_SIZES, x, calls))
     else:
         raise ValueError(f"unknown workload {wid!r}")
     return cases

@@ -1,6 +1,7 @@
-"""The command line's train, predict and bench commands, run as a user runs them: through
+"""The command line's train (regression and classification), predict, export and bench commands, run as a user runs them: through
 ``main([...])`` and as ``python -m fastdense`` in a subprocess."""
 import io
+import json
 import os
 import re
 import subprocess
@@ -12,8 +13,9 @@ import numpy as np
 import pytest
 
 import fastdense as fd
-from fastdense.__main__ import _LineBar, main, progress_bar, read_csv, scaling_path
-from fastdense.datasets import load_diabetes
+from fastdense.__main__ import (AUTO_MAX_CLASSES, _LineBar, choose_task, main, progress_bar,
+                                read_csv, scaling_path)
+from fastdense.datasets import load_diabetes, load_digits
 
 SRC = str(Path(fd.__file__).resolve().parent.parent)
 COLUMNS = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6", "progression"]
@@ -68,10 +70,10 @@ def test_help_lists_every_command(capsys):
 
 
 @pytest.mark.parametrize("command, options", [
-    ("train", ["--target", "--layers", "--activation", "--optimizer", "--lr", "--epochs",
+    ("train", ["--target", "--task", "--layers", "--activation", "--optimizer", "--lr", "--epochs",
                "--batch-size", "--validation-split", "--seed", "--dtype", "--out",
                "--no-save", "--plot", "DATA.csv"]),
-    ("predict", ["MODEL.npz", "DATA.csv", "--out"]),
+    ("predict", ["MODEL.npz", "DATA.csv", "--out", "--proba"]),
 ])
 def test_each_command_documents_its_options(command, options, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -173,7 +175,7 @@ def test_malformed_csv_is_one_line_error(tmp_path, capsys, text, message):
 
 def test_errors_from_python_m_fastdense_have_no_traceback(tmp_path):
     path = write_csv(tmp_path / "d.csv", ["a", "progression"], [[1, "x"]])
-    result = run_cli(train_args(path.name, "--no-save"), cwd=tmp_path)
+    result = run_cli(train_args(path.name, "--no-save", "--task", "regress"), cwd=tmp_path)
     assert result.returncode == 1
     one_line_error(result.stderr, "train", "column 'progression'", "'x' is not a number")
 
@@ -353,3 +355,333 @@ def test_model_methods_reach_the_interop_functions(rng):
                                    rtol=1e-12)
     back = fd.Sequential.from_torch(net)
     np.testing.assert_allclose(back.predict(x), model.predict(x), rtol=1e-12)
+
+
+# ---------------------------------------------------------------- classification
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+PIXELS = [f"p{i}" for i in range(64)]
+
+
+@pytest.fixture
+def digits_csv(tmp_path):
+    """The bundled digits, 1797 rows: 64 pixel columns and 'digit' (0-9)."""
+    X, y = load_digits()
+    return write_csv(tmp_path / "digits.csv", PIXELS + ["digit"],
+                     np.column_stack([X.astype(int), y.astype(int)]).tolist())
+
+
+@pytest.fixture
+def named_digits_csv(tmp_path):
+    """The digits with their labels written as words ('zero' … 'nine')."""
+    X, y = load_digits()
+    rows = [list(map(int, x)) + [DIGIT_NAMES[int(t)]] for x, t in zip(X, y)]
+    return write_csv(tmp_path / "named.csv", PIXELS + ["digit"], rows)
+
+
+def classify_args(csv_path, *extra):
+    return ["train", str(csv_path), "--target", "digit", "--layers", "32", "--epochs", "5",
+            *extra]
+
+
+def accuracy_lines(out):
+    """{"training": (accuracy, correct, rows, loss), "validation": ...} from train's report."""
+    return {label: (float(acc), int(k), int(n), float(loss))
+            for label, acc, k, n, loss in re.findall(
+                r"^\s+(training|validation)\s+([0-9.]+) \((\d+) of (\d+) rows\), "
+                r"loss ([0-9.]+)$", out, re.M)}
+
+
+def printed_confusion(out):
+    """(title, column names, row names, counts) of the confusion matrix train prints."""
+    lines = out.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.startswith("confusion matrix"))
+    columns = lines[i + 1].split()
+    rows = [lines[i + 2 + k].split() for k in range(len(columns))]
+    return (lines[i], columns, [row[0] for row in rows],
+            np.array([[int(v) for v in row[1:]] for row in rows]))
+
+
+def read_predictions(path):
+    """(header, columns as lists of text) of a CSV written by predict."""
+    lines = Path(path).read_text().splitlines()
+    table = [line.split(",") for line in lines[1:]]
+    return lines[0].split(","), list(zip(*table))
+
+
+def test_classify_digits_reaches_a_clear_accuracy(digits_csv, capsys):
+    assert main(classify_args(digits_csv, "--no-save")) == 0
+    out = capsys.readouterr().out
+    assert "target 'digit' (10 classes); 1437 training / 360 validation rows" in out
+    assert "network 64 → 32 relu → 10 softmax, sparse_categorical_crossentropy; adam" in out
+    scores = accuracy_lines(out)
+    assert set(scores) == {"training", "validation"}
+    (train_acc, train_k, train_n, _), (val_acc, val_k, val_n, _) = \
+        scores["training"], scores["validation"]
+    assert (train_n, val_n) == (1437, 360)            # ceil(0.2 · 1797) held out
+    assert train_acc == pytest.approx(train_k / train_n, abs=5e-5)
+    assert val_acc == pytest.approx(val_k / val_n, abs=5e-5)
+    assert train_acc >= 0.9 and val_acc >= 0.85
+    # the printed matrix is the validation part's: its diagonal is the validation hits
+    title, columns, rows, matrix = printed_confusion(out)
+    assert "validation rows" in title
+    assert columns == rows == [str(d) for d in range(10)]
+    assert matrix.sum() == 360 and np.trace(matrix) == val_k
+
+
+def test_confusion_matrix_equals_one_recomputed_from_predict(named_digits_csv, capsys):
+    """train's matrix of the validation rows equals one counted in NumPy from predict's
+    labels on the rows the documented split holds out (the first ceil(0.2 n) of the
+    seed's permutation)."""
+    model, preds = named_digits_csv.parent / "m.npz", named_digits_csv.parent / "p.csv"
+    assert main(classify_args(named_digits_csv, "--seed", "4", "--out", str(model))) == 0
+    _, columns, rows, matrix = printed_confusion(capsys.readouterr().out)
+    assert columns == rows == sorted(DIGIT_NAMES)
+    assert main(["predict", str(model), str(named_digits_csv), "--out", str(preds)]) == 0
+    _, (predicted,) = read_predictions(preds)
+    true = [DIGIT_NAMES[int(t)] for t in load_digits()[1]]
+    held_out = np.random.default_rng(4).permutation(len(true))[:360]
+    expected = np.zeros((10, 10), dtype=int)
+    for i in held_out:
+        expected[columns.index(true[i]), columns.index(predicted[i])] += 1
+    np.testing.assert_array_equal(matrix, expected)
+
+
+def test_string_labels_round_trip_through_predict(named_digits_csv, capsys):
+    model, preds = named_digits_csv.parent / "m.npz", named_digits_csv.parent / "p.csv"
+    assert main(classify_args(named_digits_csv, "--validation-split", "0", "--out",
+                              str(model))) == 0
+    out = capsys.readouterr().out
+    assert "task: classification (auto-detected: 'digit' holds text such as 'zero'" in out
+    (_, correct, n, _), = accuracy_lines(out).values()
+    assert main(["predict", str(model), str(named_digits_csv), "--out", str(preds)]) == 0
+    assert "wrote 1797 predictions of 'digit' to" in capsys.readouterr().out
+    header, (predicted,) = read_predictions(preds)
+    assert header == ["digit"] and len(predicted) == n == 1797
+    assert set(predicted) <= set(DIGIT_NAMES)
+    true = [DIGIT_NAMES[int(t)] for t in load_digits()[1]]
+    # the same network on the same rows: predict's hits are the training report's
+    assert sum(p == t for p, t in zip(predicted, true)) == correct
+    side = json.loads(scaling_path(model).read_text())
+    assert side["task"] == "classify" and side["classes"] == sorted(DIGIT_NAMES)
+
+
+def test_integer_labels_come_back_as_written(tmp_path, capsys):
+    """Numeric labels are classes by value and are written back as integers, sorted by
+    value (not as text: 10 after 9)."""
+    rng = np.random.default_rng(1)
+    y = np.repeat([-1, 9, 10], 40)
+    centres = np.array([[0.0, 0.0], [4.0, 0.0], [0.0, 4.0]])
+    X = centres[np.repeat([0, 1, 2], 40)] + rng.normal(scale=0.3, size=(120, 2))
+    path = write_csv(tmp_path / "d.csv", ["a", "b", "y"],
+                     [[a, b, f"{t}.0" if i % 2 else t] for i, (a, b, t) in
+                      enumerate(zip(X[:, 0], X[:, 1], y))])
+    model = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "y", "--layers", "8", "--epochs", "30",
+                 "--lr", "0.01", "--out", str(model)]) == 0
+    _, columns, _, _ = printed_confusion(capsys.readouterr().out)
+    assert columns == ["-1", "9", "10"]
+    assert json.loads(scaling_path(model).read_text())["classes"] == [-1, 9, 10]
+    assert main(["predict", str(model), str(path), "--out", str(tmp_path / "p.csv")]) == 0
+    _, (predicted,) = read_predictions(tmp_path / "p.csv")
+    assert np.mean(np.array(predicted, dtype=int) == y) >= 0.95
+
+
+def standardised(X):
+    """The features as train standardises them with --validation-split 0: every row's
+    mean and (population) standard deviation."""
+    return (X - X.mean(axis=0)) / np.where(X.std(axis=0) > 0, X.std(axis=0), 1.0)
+
+
+def test_proba_columns_sum_to_one_and_equal_model_predict(named_digits_csv, capsys):
+    model_path = named_digits_csv.parent / "m.npz"
+    preds = named_digits_csv.parent / "p.csv"
+    assert main(classify_args(named_digits_csv, "--validation-split", "0", "--out",
+                              str(model_path))) == 0
+    assert main(["predict", str(model_path), str(named_digits_csv), "--proba", "--out",
+                 str(preds)]) == 0
+    assert "with the probabilities of its 10 classes" in capsys.readouterr().out
+    header, columns = read_predictions(preds)
+    names = sorted(DIGIT_NAMES)
+    assert header == ["digit"] + [f"p_{name}" for name in names]
+    proba = np.array(columns[1:], dtype=np.float64).T
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    X = load_digits()[0]
+    expected = fd.load_model(model_path).predict(standardised(X).astype(np.float32))
+    np.testing.assert_allclose(proba, expected, rtol=1e-5, atol=1e-7)
+    assert list(columns[0]) == [names[k] for k in np.argmax(expected, axis=1)]
+
+
+def two_blobs(n=200, seed=0):
+    """Two classes, 'ham' and 'spam', a Gaussian blob each in 3 features."""
+    rng = np.random.default_rng(seed)
+    spam = rng.random(n) < 0.5
+    X = rng.normal(size=(n, 3)) + np.where(spam[:, None], 1.5, -1.5)
+    return X, np.where(spam, "spam", "ham")
+
+
+def test_binary_text_labels_use_one_sigmoid_unit(tmp_path, capsys):
+    X, y = two_blobs()
+    path = write_csv(tmp_path / "mail.csv", ["f1", "f2", "f3", "kind"],
+                     [[*map(float, x), t] for x, t in zip(X, y)])
+    model_path, preds = tmp_path / "m.npz", tmp_path / "p.csv"
+    assert main(["train", str(path), "--target", "kind", "--layers", "8", "--epochs", "20",
+                 "--lr", "0.01", "--validation-split", "0", "--out", str(model_path)]) == 0
+    out = capsys.readouterr().out
+    assert "target 'kind' (2 classes)" in out
+    assert "network 3 → 8 relu → 1 sigmoid, binary_crossentropy;" in out
+    assert accuracy_lines(out)["training"][0] >= 0.95
+    _, columns, rows, matrix = printed_confusion(out)
+    assert columns == rows == ["ham", "spam"]
+    assert matrix.sum() == 200 and np.trace(matrix) == accuracy_lines(out)["training"][1]
+
+    assert main(["predict", str(model_path), str(path), "--proba", "--out", str(preds)]) == 0
+    header, (labels, p_ham, p_spam) = read_predictions(preds)
+    assert header == ["kind", "p_ham", "p_spam"]
+    p_ham, p_spam = np.array(p_ham, dtype=float), np.array(p_spam, dtype=float)
+    model = fd.load_model(model_path)
+    assert model.layers[-1].units == 1
+    sigmoid = model.predict(standardised(X).astype(np.float32))[:, 0]
+    np.testing.assert_allclose(p_spam, sigmoid, rtol=1e-6)
+    np.testing.assert_allclose(p_ham + p_spam, 1.0, rtol=1e-7)
+    assert list(labels) == np.where(sigmoid > 0.5, "spam", "ham").tolist()
+    assert np.mean(np.array(labels) == y) >= 0.95
+
+
+@pytest.mark.parametrize("values, task, why", [
+    ([0, 1, 1, 0], "classify", "integers only, 2 distinct values"),
+    (list(range(AUTO_MAX_CLASSES)) * 2, "classify", f"integers only, {AUTO_MAX_CLASSES} "
+                                                    f"distinct values"),
+    ([f"{v}.0" for v in range(3)], "classify", "integers only, 3 distinct values"),
+    (["cat", "3", "dog"], "classify", "text such as 'cat'"),
+    (list(range(AUTO_MAX_CLASSES + 1)), "regress", f"{AUTO_MAX_CLASSES + 1} distinct integers"),
+    ([1, 2.5, 3], "regress", "not integers, such as '2.5'"),
+])
+def test_auto_detection_rule(values, task, why):
+    chosen, reason = choose_task("auto", [str(v) for v in values], "y")
+    assert chosen == task
+    assert why in reason
+
+
+def test_explicit_task_is_taken_as_given():
+    assert choose_task("regress", ["0", "1"], "y") == ("regress", "")
+    assert choose_task("classify", ["0.5", "1.5"], "y") == ("classify", "")
+
+
+def test_auto_detection_regresses_diabetes_and_says_why(diabetes_csv, capsys):
+    assert main(train_args(diabetes_csv, "--no-save")) == 0
+    out = capsys.readouterr().out
+    distinct = len(np.unique(load_diabetes()[1][:120]))
+    assert (f"task: regression (auto-detected: 'progression' holds {distinct} distinct "
+            f"integers (more than {AUTO_MAX_CLASSES}); --task classify to override)") in out
+    assert set(mse_lines(out)) == {"training", "validation"}
+
+
+def test_explicit_task_prints_no_detection_line(digits_csv, capsys):
+    assert main(classify_args(digits_csv, "--no-save", "--task", "classify")) == 0
+    assert "task:" not in capsys.readouterr().out
+    assert main(classify_args(digits_csv, "--no-save", "--task", "regress")) == 0
+    out = capsys.readouterr().out
+    assert "task:" not in out and "network 64 → 32 relu → 1; adam" in out
+    assert set(mse_lines(out)) == {"training", "validation"}
+
+
+def test_regression_statistics_keep_their_format(diabetes_csv, capsys):
+    model = diabetes_csv.parent / "m.npz"
+    assert main(train_args(diabetes_csv, "--out", str(model))) == 0
+    side = json.loads(scaling_path(model).read_text())
+    assert set(side) == {"format", "version", "features", "target", "x_mean", "x_std",
+                         "y_mean", "y_std"}
+    assert side["version"] == 1
+
+
+def test_classification_plot_has_loss_and_accuracy_panels(digits_csv, capsys):
+    pytest.importorskip("matplotlib")
+    plot = digits_csv.parent / "curves.png"
+    assert main(classify_args(digits_csv, "--no-save", "--plot", str(plot))) == 0
+    assert "loss and accuracy curves:" in capsys.readouterr().out
+    png = plot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width >= 2 * height          # two panels side by side (10 × 4 inches)
+
+
+def test_classifier_exports_to_onnx_as_its_probabilities(digits_csv, tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    model, onnx_path = tmp_path / "m.npz", tmp_path / "m.onnx"
+    assert main(classify_args(digits_csv, "--out", str(model))) == 0
+    assert main(["export", str(model), str(onnx_path)]) == 0
+    assert main(["predict", str(model), str(digits_csv), "--proba", "--out",
+                 str(tmp_path / "p.csv")]) == 0
+    capsys.readouterr()
+    _, columns = read_predictions(tmp_path / "p.csv")
+    expected = np.array(columns[1:], dtype=np.float64).T
+    X = load_digits()[0].astype(np.float32)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = session.run(None, {session.get_inputs()[0].name: X})[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-6)
+
+
+# ---------------------------------------------------------------- classification errors
+@pytest.mark.parametrize("labels, fragments", [
+    (["a"] * 6, ["the target 'y' has one class only ('a'); classification needs two"]),
+    (["a", "a", "b", "b", "c", "a"], ["1 of the 3 classes of 'y' has one row only ('c')"]),
+    (["a", "", "b", "b", "a", "a"], ["line 3, column 'y': empty label"]),
+    (["1", "2", "1", "2", "nan", "1"], ["line 6, column 'y'", "not a finite number"]),
+])
+def test_unusable_classes_are_one_line_errors(tmp_path, capsys, labels, fragments):
+    path = write_csv(tmp_path / "d.csv", ["x", "y"], [[i, t] for i, t in enumerate(labels)])
+    assert main(["train", str(path), "--target", "y", "--task", "classify", "--no-save",
+                 "--validation-split", "0"]) == 1
+    captured = capsys.readouterr()
+    one_line_error(captured.err, "train", *fragments)
+    assert "Epoch" not in captured.err
+
+
+def test_class_held_out_entirely_is_a_one_line_error(tmp_path, capsys):
+    n, n_val = 20, 4                                  # --validation-split 0.2 of 20 rows
+    held_out = np.random.default_rng(0).permutation(n)[:2]
+    labels = ["rare" if i in held_out else ("a" if i % 2 else "b") for i in range(n)]
+    path = write_csv(tmp_path / "d.csv", ["x", "y"], [[i, t] for i, t in enumerate(labels)])
+    assert main(["train", str(path), "--target", "y", "--no-save"]) == 1
+    one_line_error(capsys.readouterr().err, "train", "class(es) 'rare' of 'y' has no row in "
+                   "the training part", "--validation-split")
+    assert n_val > 2
+
+
+def test_many_single_row_classes_suggest_an_identifier(tmp_path, capsys):
+    path = write_csv(tmp_path / "d.csv", ["x", "id"], [[i, f"row{i}"] for i in range(30)])
+    assert main(["train", str(path), "--target", "id", "--no-save"]) == 1
+    one_line_error(capsys.readouterr().err, "train", "30 of the 30 classes of 'id' have one "
+                   "row only ('row0', 'row1', 'row10', 'row11', 'row12' and 25 more)",
+                   "identifier")
+
+
+def test_proba_of_a_regression_model_is_a_one_line_error(diabetes_csv, capsys):
+    model = diabetes_csv.parent / "m.npz"
+    assert main(train_args(diabetes_csv, "--out", str(model))) == 0
+    capsys.readouterr()
+    assert main(["predict", str(model), str(diabetes_csv), "--proba"]) == 1
+    one_line_error(capsys.readouterr().err, "predict", "--proba needs a classifier",
+                   "regression model of 'progression'")
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"classes": ["only"]}, "'classes' must list two or more distinct labels"),
+    ({"classes": ["a", "a", "b"]}, "'classes' must list two or more distinct labels"),
+    ({"task": "cluster"}, "unknown task 'cluster'"),
+    ({"classes": ["a", "b", "c"]}, "lists 3 classes, for which the network needs 3 "
+                                   "output(s); "),
+])
+def test_predict_refuses_class_lists_that_do_not_fit(tmp_path, capsys, change, message):
+    X, y = two_blobs(40)
+    path = write_csv(tmp_path / "mail.csv", ["f1", "f2", "f3", "kind"],
+                     [[*map(float, x), t] for x, t in zip(X, y)])
+    model = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "kind", "--epochs", "1", "--out",
+                 str(model)]) == 0
+    side = scaling_path(model)
+    side.write_text(json.dumps({**json.loads(side.read_text()), **change}))
+    capsys.readouterr()
+    assert main(["predict", str(model), str(path)]) == 1
+    one_line_error(capsys.readouterr().err, "predict", message)

@@ -3,7 +3,11 @@
 ``demo``     the classic network on the bundled diabetes data, compiled against the reference;
 ``bench``    the benchmark suite (``fastdense.benchmarks.main``);
 ``train``    a network on a CSV file: standardise, train with a progress bar, report, save;
-``predict``  a saved network's predictions for a CSV file.
+             a regression (MSE) or a classification (sigmoid or softmax and cross-entropy,
+             reported as accuracy and a confusion matrix), ``--task auto`` choosing;
+``predict``  a saved network's predictions for a CSV file (a classifier's labels, and
+             with ``--proba`` its class probabilities);
+``export``   a saved network as an ONNX file (``fastdense.interop.cli``).
 
 Problems with the user's input (a missing file or column, non-numeric data) are reported as
 one line on stderr with exit status 1; bad options exit with argparse's usage message and
@@ -62,6 +66,9 @@ def _split_fraction(text):
     return value
 
 
+# --task auto classifies a target of integers with at most this many distinct values
+AUTO_MAX_CLASSES = 20
+
 # the --optimizer names and their classes in fastdense.optimizers
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "adamw": "AdamW",
               "adagrad": "Adagrad"}
@@ -107,17 +114,29 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="train a network on a CSV file and save it",
         description="Read DATA (a CSV file with a header line; every column but the target "
                     "is a feature and must be numeric), hold out a random validation part, "
-                    "standardise features and target with the training part's mean and "
-                    "standard deviation, train a dense network (MSE loss) with a progress "
-                    "bar (tqdm if installed), print the training and validation MSE, and "
-                    "save the model with its standardisation statistics.",
-        epilog="The model is written by model.save(OUT) (one .npz); the statistics go "
-               "beside it, in OUT with .npz replaced by .scaling.json, and 'fastdense "
-               "predict' reads both. The MSE is printed in the target's units and on the "
-               "standardised scale the network was trained on.")
+                    "standardise the features (and a regression's target) with the training "
+                    "part's mean and standard deviation, train a dense network with a "
+                    "progress bar (tqdm if installed), report how well it fits, and save the "
+                    "model with its standardisation statistics. Regression: MSE loss, the "
+                    "training and validation MSE printed. Classification: the labels (text "
+                    "or numbers) become classes 0..K-1 in sorted order; two classes get one "
+                    "sigmoid output and binary cross-entropy, more get a softmax and sparse "
+                    "categorical cross-entropy; the training and validation accuracy and a "
+                    "confusion matrix are printed.",
+        epilog="The model is written by model.save(OUT) (one .npz); the statistics (and a "
+               "classifier's class labels) go beside it, in OUT with .npz replaced by "
+               ".scaling.json, and 'fastdense predict' reads both. The MSE is printed in the "
+               "target's units and on the standardised scale the network was trained on. "
+               f"--task auto classifies when the target holds text, or integers only with "
+               f"at most {AUTO_MAX_CLASSES} distinct values, and regresses otherwise; it says "
+               f"which it chose and why.")
     train.add_argument("data", metavar="DATA.csv", help="training data: CSV with a header line")
     train.add_argument("--target", required=True, metavar="COL",
                        help="the column to predict (required)")
+    train.add_argument("--task", choices=("auto", "regress", "classify"), default="auto",
+                       help="regression or classification (default: auto: classify a "
+                            "target of text, or of integers with at most "
+                            f"{AUTO_MAX_CLASSES} distinct values; regress otherwise)")
     train.add_argument("--layers", type=_layer_sizes, default=[64, 64], metavar="W1,W2,...",
                        help="hidden layer widths (default: 64,64; 'none' for a linear model)")
     train.add_argument("--activation", choices=("relu", "linear"), default="relu",
@@ -142,8 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="where to save the model (default: model.npz)")
     train.add_argument("--no-save", action="store_true", help="do not save the model")
     train.add_argument("--plot", metavar="LOSS.png",
-                       help="draw the training and validation loss per epoch to this image "
-                            "(needs matplotlib)")
+                       help="draw the training and validation loss per epoch (and a "
+                            "classifier's accuracy beside it) to this image (needs "
+                            "matplotlib)")
     train.set_defaults(run=run_train)
 
     predict = commands.add_parser(
@@ -151,12 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Load MODEL (saved by 'fastdense train') and its standardisation "
                     "statistics, read the model's feature columns by name from DATA (a CSV "
                     "file with a header line; other columns are ignored), and write one "
-                    "prediction per row, in the target's units, as CSV under the target's "
-                    "name.")
+                    "prediction per row, in the target's units (a classifier: the predicted "
+                    "label, as it was written in the training data), as CSV under the "
+                    "target's name.")
     predict.add_argument("model", metavar="MODEL.npz", help="a model saved by 'fastdense train'")
     predict.add_argument("data", metavar="DATA.csv", help="CSV with a header line")
     predict.add_argument("--out", metavar="PREDS.csv",
                          help="write the predictions here (default: standard output)")
+    predict.add_argument("--proba", action="store_true",
+                         help="a classifier only: also write each class's probability, in a "
+                              "column p_<class> per class")
     predict.set_defaults(run=run_predict)
 
     from .interop import add_export_parser
@@ -286,6 +310,48 @@ def read_csv(path, columns=None):
     Blank lines are skipped. A missing file or column, a row of the wrong length, an
     empty or non-numeric cell, NaN or Inf raise CommandError naming the file, line and
     column."""
+    table = read_table(path)
+    return table.header, table.numeric(header_columns(table, columns))
+
+
+class Table:
+    """A CSV file's header, its data rows as text (blank lines left out) and each row's
+    line number in the file."""
+
+    def __init__(self, path: Path, header: list, rows: list, lines: list):
+        self.path, self.header, self.rows, self.lines = path, header, rows, lines
+
+    def cells(self, name: str) -> list:
+        """The column ``name``'s cells, stripped of surrounding blanks."""
+        k = self.header.index(name)
+        return [row[k].strip() for row in self.rows]
+
+    def numeric(self, columns) -> np.ndarray:
+        """The named columns as float64, shape (rows, len(columns)); a non-numeric or
+        non-finite cell raises CommandError naming its line and column."""
+        values = np.empty((len(self.rows), len(columns)))
+        for j, name in enumerate(columns):
+            k = self.header.index(name)
+            cells = [row[k] for row in self.rows]
+            try:
+                values[:, j] = np.array(cells).astype(np.float64)
+            except ValueError:
+                i = next(i for i, cell in enumerate(cells) if not _is_number(cell))
+                raise CommandError(f"{self.path}, line {self.lines[i]}, column {name!r}: "
+                                   f"{cells[i]!r} is not a number (every feature and the "
+                                   f"target must be numeric)") from None
+            bad = ~np.isfinite(values[:, j])
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise CommandError(f"{self.path}, line {self.lines[i]}, column {name!r}: "
+                                   f"{cells[i]!r} is not a finite number")
+        return values
+
+
+def read_table(path) -> Table:
+    """Read a CSV file with a header line as text. A missing or unreadable file, a row of
+    the wrong length, a repeated column name, no header or no data rows raise
+    CommandError."""
     path = Path(path)
     if not path.is_file():
         raise CommandError(f"no such file: {path}")
@@ -312,28 +378,17 @@ def read_csv(path, columns=None):
                            f"appear more than once in the header")
     if not rows:
         raise CommandError(f"{path} has a header line but no data rows")
-    columns = header if columns is None else list(columns)
-    missing = [name for name in columns if name not in header]
+    return Table(path, header, rows, lines)
+
+
+def header_columns(table: Table, columns=None) -> list:
+    """``columns`` (default: the whole header), each checked to be in the table."""
+    columns = table.header if columns is None else list(columns)
+    missing = [name for name in columns if name not in table.header]
     if missing:
-        raise CommandError(f"{path} has no column {', '.join(map(repr, missing))}; its columns: "
-                           f"{', '.join(header)}")
-    values = np.empty((len(rows), len(columns)))
-    for j, name in enumerate(columns):
-        k = header.index(name)
-        cells = [row[k] for row in rows]
-        try:
-            values[:, j] = np.array(cells).astype(np.float64)
-        except ValueError:
-            i = next(i for i, cell in enumerate(cells) if not _is_number(cell))
-            raise CommandError(f"{path}, line {lines[i]}, column {name!r}: {cells[i]!r} is not "
-                               f"a number (every feature and the target must be numeric)") \
-                from None
-        bad = ~np.isfinite(values[:, j])
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise CommandError(f"{path}, line {lines[i]}, column {name!r}: {cells[i]!r} is not "
-                               f"a finite number")
-    return header, values
+        raise CommandError(f"{table.path} has no column {', '.join(map(repr, missing))}; its "
+                           f"columns: {', '.join(table.header)}")
+    return columns
 
 
 def _is_number(text) -> bool:
@@ -418,7 +473,8 @@ def run_train(args) -> int:
     import fastdense as fd
 
     # every check that can fail runs before training does
-    header, values = read_csv(args.data)
+    table = read_table(args.data)
+    header = table.header
     if args.target not in header:
         raise CommandError(f"{args.data} has no column {args.target!r}; its columns: "
                            f"{', '.join(header)}")
@@ -432,8 +488,16 @@ def run_train(args) -> int:
             raise CommandError(f"{option} {path}: the directory {Path(path).parent} does "
                                f"not exist")
     features = [name for name in header if name != args.target]
-    X = values[:, [header.index(name) for name in features]]
-    y = values[:, [header.index(args.target)]]
+    task, reason = choose_task(args.task, table.cells(args.target), args.target)
+    classes: list | None = None
+    if task == "regress":
+        values = table.numeric(header)
+        X = values[:, [header.index(name) for name in features]]
+        y = values[:, [header.index(args.target)]]
+    else:
+        X = table.numeric(features)
+        classes, labels = class_labels(table, args.target)
+        check_classes(args, classes, labels)
     n = len(X)
     n_val = int(np.ceil(args.validation_split * n)) if args.validation_split else 0
     if n_val and n - n_val < 1:
@@ -443,28 +507,44 @@ def run_train(args) -> int:
     val_rows, train_rows = order[:n_val], order[n_val:]
 
     x_mean, x_std = _statistics(X[train_rows])
-    y_mean, y_std = _statistics(y[train_rows])
-    Xs, ys = (X - x_mean) / x_std, (y - y_mean) / y_std
+    Xs = (X - x_mean) / x_std
+    if classes is None:
+        y_mean, y_std = _statistics(y[train_rows])
+        ys = (y - y_mean) / y_std
+        n_out, head, loss = 1, None, "mse"
+    else:
+        check_training_classes(args, classes, labels[train_rows])
+        ys = labels.reshape(-1, 1).astype(np.float64)
+        n_out, head, loss = ((1, "sigmoid", "binary_crossentropy") if len(classes) == 2 else
+                             (len(classes), "softmax", "sparse_categorical_crossentropy"))
+        # the target is not standardised: the identity, so 'fastdense export' needs no case
+        y_mean, y_std = np.zeros(n_out), np.ones(n_out)
     X_train, y_train = Xs[train_rows], ys[train_rows]
     validation = (Xs[val_rows], ys[val_rows]) if n_val else None
 
-    widths = args.layers + [1]
-    activations = [args.activation] * len(args.layers) + [None]
+    widths = args.layers + [n_out]
+    activations = [args.activation] * len(args.layers) + [head]
     model = fd.Sequential(
         [fd.Dense(w, activation=a, **({"input_dim": X.shape[1]} if i == 0 else {}))
          for i, (w, a) in enumerate(zip(widths, activations))],
         dtype=args.dtype, seed=args.seed)
     rule = getattr(fd.optimizers, OPTIMIZERS[args.optimizer])
     optimizer = rule() if args.lr is None else rule(learning_rate=args.lr)
-    model.compile(optimizer=optimizer, loss="mse")
+    model.compile(optimizer=optimizer, loss=loss,
+                  metrics=None if classes is None else ["accuracy"])
 
     shape = " → ".join([str(X.shape[1])] + [f"{w} {args.activation}" for w in args.layers]
-                       + ["1"])
+                       + ([f"{n_out}"] if head is None else [f"{n_out} {head}"]))
+    what = "" if classes is None else f" ({len(classes)} classes)"
     print(f"fastdense train: {args.data}: {n} rows, {len(features)} features, target "
-          f"{args.target!r}; {n - n_val} training / {n_val} validation rows")
-    print(f"network {shape}; {args.optimizer} lr={optimizer.learning_rate:g}, batch "
-          f"{args.batch_size}, {args.epochs} epochs, {args.dtype}, seed {args.seed}",
-          flush=True)
+          f"{args.target!r}{what}; {n - n_val} training / {n_val} validation rows")
+    if reason:
+        other = "regress" if task == "classify" else "classify"
+        print(f"task: {'classification' if task == 'classify' else 'regression'} "
+              f"(auto-detected: {reason}; --task {other} to override)")
+    print(f"network {shape}{'' if classes is None else ', ' + loss}; {args.optimizer} "
+          f"lr={optimizer.learning_rate:g}, batch {args.batch_size}, {args.epochs} epochs, "
+          f"{args.dtype}, seed {args.seed}", flush=True)
 
     bar = progress_bar(args.epochs)
     try:
@@ -476,31 +556,181 @@ def run_train(args) -> int:
     finally:
         bar.close()
 
-    def report(label, rows):
-        mse = model.evaluate(Xs[rows], ys[rows])
-        print(f"{label:<16}{mse * y_std[0] ** 2:.6g} (standardised: {mse:.4f})")
+    if classes is None:
+        def report(label, rows):
+            mse = model.evaluate(Xs[rows], ys[rows])
+            print(f"{label:<16}{mse * y_std[0] ** 2:.6g} (standardised: {mse:.4f})")
 
-    print(f"MSE in the units of {args.target!r}²:")
-    report("  training", train_rows)
-    if n_val:
-        report("  validation", val_rows)
+        print(f"MSE in the units of {args.target!r}²:")
+        report("  training", train_rows)
+        if n_val:
+            report("  validation", val_rows)
+    else:
+        report_classification(model, Xs, ys, labels, classes,
+                              [("training", train_rows)]
+                              + ([("validation", val_rows)] if n_val else []))
 
     if not args.no_save:
         side = scaling_path(args.out)
+        statistics = {"format": "fastdense-scaling", "version": 1,
+                      "features": features, "target": args.target,
+                      "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
+                      "y_mean": y_mean.tolist(), "y_std": y_std.tolist()}
+        if classes is not None:
+            # version 2: a classifier, which predict of version 1 would not understand
+            statistics.update(version=2, task="classify", classes=classes)
         try:
             model.save(args.out)
-            side.write_text(json.dumps({
-                "format": "fastdense-scaling", "version": 1,
-                "features": features, "target": args.target,
-                "x_mean": x_mean.tolist(), "x_std": x_std.tolist(),
-                "y_mean": y_mean.tolist(), "y_std": y_std.tolist()}, indent=1) + "\n")
+            side.write_text(json.dumps(statistics, indent=1) + "\n")
         except OSError as exc:
             raise CommandError(f"cannot save the model: {exc}") from None
-        print(f"saved {args.out} (the network) and {side} (its standardisation statistics)")
+        print(f"saved {args.out} (the network) and {side} (its standardisation statistics"
+              f"{'' if classes is None else ' and class labels'})")
     if args.plot:
-        _plot_losses(history.history, args.plot)
-        print(f"loss curve: {args.plot}")
+        if classes is None:
+            _plot_losses(history.history, args.plot)
+            print(f"loss curve: {args.plot}")
+        else:
+            _plot_classification(history.history, args.plot, loss)
+            print(f"loss and accuracy curves: {args.plot}")
     return 0
+
+
+def choose_task(requested: str, cells: list, target: str) -> tuple:
+    """``(task, reason)``: ``requested`` ("regress" or "classify") with an empty reason,
+    or for "auto": "classify" when the target's cells hold text (a non-empty cell that is
+    not a number) or integers only with at most AUTO_MAX_CLASSES distinct values,
+    "regress" otherwise; ``reason`` says why, for the user."""
+    if requested != "auto":
+        return requested, ""
+    values = [cell for cell in cells if cell]
+    text = next((cell for cell in values if not _is_number(cell)), None)
+    if text is not None:
+        return "classify", f"{target!r} holds text such as {text!r}"
+    if not values:     # only empty cells: the regression path names the first one
+        return "regress", f"{target!r} holds no values"
+    numbers = np.array(values).astype(np.float64)
+    integral = np.isfinite(numbers) & (numbers == np.round(numbers))
+    if not integral.all():
+        example = values[int(np.argmin(integral))]
+        return "regress", f"{target!r} holds numbers that are not integers, such as {example!r}"
+    distinct = len(np.unique(numbers))
+    if distinct <= AUTO_MAX_CLASSES:
+        return "classify", (f"{target!r} holds integers only, {distinct} distinct value"
+                            f"{'s' if distinct > 1 else ''} (at most {AUTO_MAX_CLASSES})")
+    return "regress", (f"{target!r} holds {distinct} distinct integers (more than "
+                       f"{AUTO_MAX_CLASSES})")
+
+
+def class_labels(table: Table, target: str) -> tuple:
+    """``(classes, labels)``: the target column's distinct labels, sorted, and each row's
+    index into them. When every cell is a number, the labels are numbers (integral ones
+    as ``int``, so ``1`` and ``1.0`` are one class); otherwise they are the cells' text.
+    An empty cell, NaN or Inf raise CommandError."""
+    cells = table.cells(target)
+    for cell, line in zip(cells, table.lines):
+        if not cell:
+            raise CommandError(f"{table.path}, line {line}, column {target!r}: empty label "
+                               f"(every row needs a class)")
+    keys: list
+    if all(_is_number(cell) for cell in cells):
+        numbers = table.numeric([target])[:, 0]
+        keys = [int(v) if v.is_integer() else v for v in numbers.tolist()]
+    else:
+        keys = cells
+    classes = sorted(set(keys))
+    index = {label: k for k, label in enumerate(classes)}
+    return classes, np.array([index[key] for key in keys], dtype=np.intp)
+
+
+def label_text(label) -> str:
+    """A class label as written in the predictions: text as it is, numbers as Python
+    writes them (``3``, ``2.5``)."""
+    return label if isinstance(label, str) else repr(label)
+
+
+def _some_labels(labels: list, limit: int = 5) -> str:
+    shown = ", ".join(repr(label_text(label)) for label in labels[:limit])
+    return shown + (f" and {len(labels) - limit} more" if len(labels) > limit else "")
+
+
+def check_classes(args, classes: list, labels) -> None:
+    """At least two classes, each with two rows or more."""
+    if len(classes) < 2:
+        raise CommandError(f"{args.data}: the target {args.target!r} has one class only "
+                           f"({label_text(classes[0])!r}); classification needs two or more")
+    counts = np.bincount(labels, minlength=len(classes))
+    single = [classes[k] for k in np.flatnonzero(counts == 1)]
+    if single:
+        raise CommandError(f"{args.data}: {len(single)} of the {len(classes)} classes of "
+                           f"{args.target!r} {'has' if len(single) == 1 else 'have'} one row "
+                           f"only ({_some_labels(single)}); every "
+                           f"class needs two rows or more (is {args.target!r} an identifier "
+                           f"or a quantity to regress?)")
+
+
+def check_training_classes(args, classes: list, train_labels) -> None:
+    """Every class has a row in the training part."""
+    counts = np.bincount(train_labels, minlength=len(classes))
+    absent = [classes[k] for k in np.flatnonzero(counts == 0)]
+    if absent:
+        raise CommandError(f"{args.data}: class(es) {_some_labels(absent)} of {args.target!r} "
+                           f"{'has' if len(absent) == 1 else 'have'} no row in the training "
+                           f"part; use a smaller "
+                           f"--validation-split or another --seed")
+
+
+def predicted_classes(outputs) -> np.ndarray:
+    """Class indices from a classifier's outputs: one sigmoid unit → p > 0.5 (the second
+    class), as the accuracy metric decides; a softmax → the most probable class (the first
+    of equals)."""
+    outputs = np.asarray(outputs)
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(np.intp)
+    return np.argmax(outputs, axis=1)
+
+
+def class_probabilities(outputs) -> np.ndarray:
+    """Every class's probability, float64, shape (rows, classes): a sigmoid unit's p is
+    the second class's, 1 - p the first's."""
+    outputs = np.asarray(outputs, dtype=np.float64)
+    if outputs.shape[1] == 1:
+        return np.column_stack([1.0 - outputs[:, 0], outputs[:, 0]])
+    return outputs
+
+
+def confusion_matrix(true, predicted, n_classes: int) -> np.ndarray:
+    """``m[i, j]``: the rows of true class i predicted as class j."""
+    return np.bincount(np.asarray(true) * n_classes + np.asarray(predicted),
+                       minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def format_confusion(names: list, matrix) -> str:
+    """The matrix as text: a header line of the predicted classes' names, then one line
+    per true class, its name first."""
+    left = max(len(name) for name in names)
+    width = max(max(len(name) for name in names), len(str(int(matrix.max()))))
+    lines = [" " * (left + 2) + "".join(f"  {name:>{width}}" for name in names)]
+    for name, row in zip(names, matrix):
+        lines.append(f"  {name:<{left}}" + "".join(f"  {int(count):>{width}}" for count in row))
+    return "\n".join(lines)
+
+
+def report_classification(model, Xs, ys, labels, classes: list, parts: list) -> None:
+    """Print each part's accuracy and loss, then the confusion matrix of the last part
+    (the validation rows when there are some)."""
+    print("accuracy:")
+    matrix = None
+    for label, rows in parts:
+        predicted = predicted_classes(model.predict(Xs[rows]))
+        loss = model.evaluate(Xs[rows], ys[rows])[0]
+        matrix = confusion_matrix(labels[rows], predicted, len(classes))
+        correct = int(np.trace(matrix))
+        print(f"  {label:<14}{correct / len(rows):.4f} ({correct} of {len(rows)} rows), "
+              f"loss {loss:.4f}")
+    print(f"confusion matrix of the {parts[-1][0]} rows (rows: true class, columns: "
+          f"predicted class):")
+    print(format_confusion([label_text(c) for c in classes], matrix))
 
 
 def _statistics(a):
@@ -534,6 +764,30 @@ def _plot_losses(losses: dict, path) -> None:
     ax.set_ylabel("MSE (standardised target)")
     ax.set_yscale("log")
     ax.legend()
+    _save_figure(fig, path)
+
+
+def _plot_classification(history: dict, path, loss: str) -> None:
+    """Two panels side by side: the loss and the accuracy per epoch, training and
+    validation."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    for ax, key, ylabel in ((loss_ax, "loss", loss), (acc_ax, "accuracy", "accuracy")):
+        ax.plot(epochs, history[key], label="training")
+        if history.get("val_" + key):
+            ax.plot(epochs, history["val_" + key], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.legend()
+    loss_ax.set_yscale("log")
+    acc_ax.set_ylim(0, 1.02)
+    _save_figure(fig, path)
+
+
+def _save_figure(fig, path) -> None:
     try:
         fig.savefig(path)
     except (OSError, ValueError) as exc:
@@ -556,32 +810,79 @@ def run_predict(args) -> int:
         features, target = list(scaling["features"]), str(scaling["target"])
         x_mean, x_std, y_mean, y_std = (np.asarray(scaling[key], dtype=np.float64)
                                         for key in ("x_mean", "x_std", "y_mean", "y_std"))
+        classes = saved_classes(scaling)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CommandError(f"cannot read the standardisation statistics {side}: {exc}") \
             from None
+    if args.proba and classes is None:
+        raise CommandError(f"--proba needs a classifier; {args.model} is a regression model "
+                           f"of {target!r}")
     try:
         model = fd.load_model(args.model)
     except (OSError, ValueError) as exc:
         raise CommandError(str(exc)) from None
+    if classes is not None:
+        n_outputs = 1 if len(classes) == 2 else len(classes)
+        if model.layers[-1].units != n_outputs:
+            raise CommandError(f"{side} lists {len(classes)} classes, for which the network "
+                               f"needs {n_outputs} output(s); {args.model} has "
+                               f"{model.layers[-1].units}")
     _, X = read_csv(args.data, columns=features)
-    predictions = model.predict((X - x_mean) / x_std).astype(np.float64) * y_std + y_mean
+    if classes is None:
+        predictions = model.predict((X - x_mean) / x_std).astype(np.float64) * y_std + y_mean
+        write, what = (lambda f: _write_predictions(f, target, predictions[:, 0])), ""
+    else:
+        outputs = model.predict((X - x_mean) / x_std)
+        labels = [label_text(classes[k]) for k in predicted_classes(outputs)]
+        probabilities = class_probabilities(outputs) if args.proba else None
+        write = (lambda f: _write_classes(f, target, labels, classes, probabilities))
+        what = f" with the probabilities of its {len(classes)} classes" if args.proba else ""
 
     if args.out is None:
-        _write_predictions(sys.stdout, target, predictions[:, 0])
+        write(sys.stdout)
         return 0
     try:
         with open(args.out, "w", newline="") as f:
-            _write_predictions(f, target, predictions[:, 0])
+            write(f)
     except OSError as exc:
         raise CommandError(f"cannot write {args.out}: {exc.strerror}") from None
-    print(f"wrote {len(predictions)} predictions of {target!r} to {args.out}")
+    print(f"wrote {len(X)} predictions of {target!r}{what} to {args.out}")
     return 0
+
+
+def saved_classes(scaling: dict) -> list | None:
+    """A classifier's class labels from its statistics, None for a regression model (no
+    "task", or "regress"); ValueError when they are not two or more distinct labels."""
+    task = scaling.get("task", "regress")
+    if task == "regress":
+        return None
+    if task != "classify":
+        raise ValueError(f"unknown task {task!r}")
+    classes = scaling["classes"]
+    if not isinstance(classes, list) or len(classes) < 2 \
+            or any(isinstance(c, bool) or not isinstance(c, (str, int, float)) for c in classes) \
+            or len(set(classes)) != len(classes):
+        raise ValueError("'classes' must list two or more distinct labels (text or numbers)")
+    return classes
 
 
 def _write_predictions(f, target: str, values) -> None:
     writer = csv.writer(f, lineterminator="\n")
     writer.writerow([target])
     writer.writerows([f"{value:.9g}"] for value in values)
+
+
+def _write_classes(f, target: str, labels: list, classes: list, probabilities) -> None:
+    """The predicted labels under the target's name, and with ``probabilities`` (rows ×
+    classes) a column ``p_<class>`` per class."""
+    writer = csv.writer(f, lineterminator="\n")
+    if probabilities is None:
+        writer.writerow([target])
+        writer.writerows([label] for label in labels)
+        return
+    writer.writerow([target] + [f"p_{label_text(c)}" for c in classes])
+    writer.writerows([label] + [f"{p:.9g}" for p in row]
+                     for label, row in zip(labels, probabilities))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ python_version = 3.10
 warn_unused_ignores = True
 warn_redundant_casts = True
 
-[mypy-scipy.*,sklearn.*,tqdm.*,matplotlib.*,torch.*,jax.*]
+[mypy-scipy.*,sklearn.*,tqdm.*,matplotlib.*,torch.*,jax.*,mpi4py.*]
 ignore_missing_imports = True
 """
 

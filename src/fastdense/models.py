@@ -20,6 +20,7 @@ from . import _fitdata
 from . import _validation as v
 from . import activations as _activations
 from . import callbacks as _callbacks
+from . import distributed as _distributed
 from . import losses as _losses
 from . import metrics as _metrics
 from . import optimizers as _optimizers
@@ -33,6 +34,9 @@ from .layers import Dense, glorot_uniform
 LOSSES = _losses.NAMES
 
 _SHUFFLE_CHECKED: list[bool] = []
+# fit's checked inputs: X, y joined with the weights, weighted, the validation set
+# (X, y, weighted) or None, epochs, batch size, callbacks
+_FitInputs = tuple[np.ndarray, np.ndarray, bool, Any, int, int, list[Any]]
 
 
 def shuffle_matches_numpy() -> bool:
@@ -269,7 +273,8 @@ class Sequential:
             callbacks: Sequence[_callbacks.Callback] | None = None,
             validation_split: float = 0.0,
             sample_weight: npt.ArrayLike | None = None,
-            class_weight: dict[int, float] | None = None) -> History:
+            class_weight: dict[int, float] | None = None,
+            distributed: _distributed.MPI | None = None) -> History:
         """Train for `epochs` passes over (x, y) in batches of `batch_size` (the last batch
         may be smaller and is trained). Returns a History with, per epoch, "loss" (the mean
         over the epoch's samples of each batch's loss before its update), each compiled
@@ -282,7 +287,50 @@ class Sequential:
         weight per sample; `class_weight`: {class: weight} (not with sample_weight).
         `callbacks`: a list of `fastdense.callbacks.Callback`, called once per epoch as
         that module describes; one that sets `model.stop_training = True` ends training
-        after the epoch."""
+        after the epoch.
+
+        `distributed`: a `fastdense.distributed.MPI`, to train data-parallel: call fit on
+        every rank with that rank's samples; `batch_size` is per rank, and every update
+        averages the gradient over all ranks' batches (see `fastdense.distributed`)."""
+        if distributed is None:
+            return self._fit(x, y, epochs, batch_size, shuffle, validation_data, verbose,
+                             callbacks, validation_split, sample_weight, class_weight, None)
+        if not isinstance(distributed, _distributed.MPI):
+            raise TypeError(f"distributed must be a fastdense.distributed.MPI, got "
+                            f"{type(distributed).__name__}")
+        try:
+            checked = self._fit_inputs(x, y, epochs, batch_size, validation_data, callbacks,
+                                       validation_split, sample_weight, class_weight)
+            error = None
+        except Exception as exc:     # every rank must learn of it, or the others would wait
+            checked, error = None, exc
+        distributed._agree(error, self._signature(checked, shuffle))
+        assert checked is not None
+        return self._train(*checked, shuffle, verbose, distributed)
+
+    def _signature(self, checked: _FitInputs | None, shuffle: bool) -> tuple[Any, ...]:
+        """What every rank of a distributed fit must share: the network, its dtype, loss,
+        metrics and optimizer, and fit's settings."""
+        if checked is None:
+            return ()
+        opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
+        return (tuple(self._sizes()), str(self.dtype),
+                tuple(layer.activation for layer in self.layers), self.loss,
+                tuple(self.metrics_names), type(opt).__name__, opt._config(),
+                checked[4], checked[5], bool(shuffle), checked[3] is not None)
+
+    def _fit(self, x: Any, y: Any, epochs: int, batch_size: int | None, shuffle: bool,
+             validation_data: Any, verbose: int, callbacks: Any, validation_split: float,
+             sample_weight: Any, class_weight: Any, distributed: Any) -> History:
+        checked = self._fit_inputs(x, y, epochs, batch_size, validation_data, callbacks,
+                                   validation_split, sample_weight, class_weight)
+        return self._train(*checked, shuffle, verbose, distributed)
+
+    def _fit_inputs(self, x: Any, y: Any, epochs: int, batch_size: int | None,
+                    validation_data: Any, callbacks: Any, validation_split: float,
+                    sample_weight: Any, class_weight: Any) -> _FitInputs:
+        """fit's checked boundary: (X, y joined with the weights, weighted, validation or
+        None, epochs, batch size, callbacks), or the error, before anything changes."""
         self._require_compiled()
         if self._net is not None and self._net.busy_elsewhere():   # and when claimed below
             raise RuntimeError("this model is being trained by another thread; train one "
@@ -314,13 +362,25 @@ class Sequential:
             xa, ta = np.ascontiguousarray(xa[:split_at]), ta[:split_at]
             sw = None if sw is None else sw[:split_at]
         ya = self._joined(np.ascontiguousarray(ta), sw)
-        weighted = sw is not None
+        return xa, ya, sw is not None, val, epochs, batch_size, callbacks
+
+    def _train(self, xa: np.ndarray, ya: np.ndarray, weighted: bool, val: Any, epochs: int,
+               batch_size: int, callbacks: Any, shuffle: bool, verbose: int,
+               distributed: _distributed.MPI | None) -> History:
+        """fit's training loop on checked data (one process, or this rank's part)."""
         n = xa.shape[0]
         bs = min(batch_size, n)
-        n_batches = -(-n // bs)
         self._set_head(weighted)
         opt: _optimizers.Optimizer = self.optimizer  # type: ignore[assignment]  # compiled
         net = self._net
+        plan = None
+        if distributed is not None:
+            plan = distributed._plan(self, n, batch_size, val is not None)
+            bs = batch_size
+            n_batches, n_all = plan.steps, plan.n_total
+            self._distributed = distributed
+        else:
+            n_batches, n_all = -(-n // bs), n
         config = opt._config()
         state = opt._model_state(net.n_params, self.dtype)
         history = History()
@@ -341,8 +401,13 @@ class Sequential:
         lr = opt.learning_rate
         constant_lr = isinstance(lr, float)
         # (bound once: the loop below runs once an epoch, and small epochs take microseconds)
-        rng, train_epoch, record = self._rng, net.train_epoch, history.record
+        rng, record = self._rng, history.record
+        train_epoch: Any = net.train_epoch
         shuffled_range, stop_requested = _train.shuffled_range, _train.stop_requested
+        if plan is not None:
+            rng = plan.shuffler(self)
+            train_epoch = plan.train_epoch
+            verbose = verbose if distributed.rank == 0 else 0  # type: ignore[union-attr]
         net.claim()     # for the whole fit: no other thread slips in between epochs
         try:
             with _deferred_ctrl_c():
@@ -368,10 +433,14 @@ class Sequential:
                         raise stop if isinstance(stop, BaseException) else KeyboardInterrupt()
                     logs = {"loss": loss}
                     for name, total in zip(names, msums):
-                        logs[name] = float(total) / n
-                    if val is not None:
-                        self._set_head(val[2])
-                        val_loss, val_metrics = net.evaluate(val[0], val[1])
+                        logs[name] = float(total) / n_all
+                    if val is not None or (plan is not None and plan.has_val):
+                        if val is not None:
+                            self._set_head(val[2])
+                        if plan is None:
+                            val_loss, val_metrics = net.evaluate(val[0], val[1])
+                        else:
+                            val_loss, val_metrics = plan.evaluate(net.evaluate, val, len(names))
                         logs["val_loss"] = val_loss
                         for name, value in zip(names, val_metrics):
                             logs["val_" + name] = value
@@ -380,14 +449,26 @@ class Sequential:
                     record(epoch, logs)
                     if verbose:
                         print(progress_line(epoch, epochs, logs), flush=True)
-                    if stop_requested():            # Ctrl-C during the bookkeeping
+                    interrupted = stop_requested()
+                    if plan is not None:        # every rank stops, or none
+                        self.stop_training, interrupted = plan.agree_stop(
+                            self.stop_training, interrupted)
+                    if interrupted:             # Ctrl-C during the bookkeeping
                         raise KeyboardInterrupt
                     if self.stop_training:
                         break
             for cb in callbacks:
                 cb.on_train_end(logs)
+        except BaseException as exc:
+            # A rank that fails alone would leave the others waiting in a collective; the
+            # stops that every rank takes together (divergence, an agreed Ctrl-C) raise.
+            if plan is not None and not isinstance(exc, (DivergenceError, KeyboardInterrupt)):
+                distributed._abort(exc)  # type: ignore[union-attr]
+            raise
         finally:
             net.release()
+        if plan is not None:
+            plan.check_identical()
         return history
 
     def train_on_batch(self, x: npt.ArrayLike, y: npt.ArrayLike,
@@ -516,7 +597,11 @@ class Sequential:
         no extension is added): architecture, weights, compile settings, optimizer state
         and the shuffling generator, so `fd.load_model(path)` resumes training exactly.
         Written atomically: a failure leaves any existing file under `path` untouched.
-        See `fastdense.saving` for the format."""
+        See `fastdense.saving` for the format. After a distributed fit, only rank 0
+        writes (the ranks hold the same model); the others return at once."""
+        dist = getattr(self, "_distributed", None)
+        if dist is not None and dist.rank != 0:
+            return
         _saving.save_model(self, path)
 
     # ------------------------------------------------------------------ other frameworks

@@ -212,6 +212,38 @@ cdef void evaluate_core(const Layout* lay, const floating* params, const floatin
         start += nb
 
 
+cdef bint batch_targets_ok(const Layout* lay, const floating* ws, Py_ssize_t cap,
+                           Py_ssize_t nb) noexcept nogil:
+    """The gathered batch's class labels (the sparse head) whole and in [0, outputs), and
+    its sample weights finite and ≥ 0 (the head indexes by the label)."""
+    cdef const floating* yb = ws + cap * lay.y_off
+    cdef const floating* wb = yb + lay.t_rows * nb
+    cdef Py_ssize_t i, k = lay.sizes[lay.n_layers]
+    cdef bint bad = False
+    cdef double v
+    for i in range(nb):
+        if lay.loss == 5:
+            v = yb[i]
+            bad |= not (v >= 0 and v < k and v == <double><Py_ssize_t>v)
+        if lay.weighted:
+            v = wb[i]
+            bad |= not (v >= 0 and v - v == 0)
+    return not bad
+
+
+cdef void scale_into(floating* out, Py_ssize_t P, double scale, double loss,
+                     const double* msums, Py_ssize_t M) noexcept nogil:
+    """out[:P] ×= scale (1: left as is); out[P] = scale × loss; out[P + 1 + j] = msums[j]."""
+    cdef Py_ssize_t i
+    cdef floating s = <floating>scale
+    if scale != 1:
+        for i in range(P):
+            out[i] *= s
+    out[P] = <floating>(scale * loss)
+    for i in range(M):
+        out[P + 1 + i] = <floating>msums[i]
+
+
 cdef inline bint input_rows(const Layout* lay, Py_ssize_t nb) noexcept nogil:
     """Whether a batch of nb samples enters the first layer sample-major (as X's rows are:
     its BLAS path reads them through a transposition flag) rather than feature-major."""
@@ -1049,6 +1081,129 @@ cdef class Network:
         finally:
             self._release()
         return loss, grads
+
+    def step_gradients(self, x, y, order, Py_ssize_t start, Py_ssize_t nb, out,
+                       double scale):
+        """The local part of one data-parallel update (fastdense.distributed): for the
+        batch of rows order[start:start + nb] of (x, y) (as train_epoch takes them),
+        out[:n_params] = scale × the gradient of its loss (regularisers included),
+        out[n_params] = scale × that loss, and out[n_params + 1 + j] = the batch's sum of
+        metric j (set_head's metrics, on the output before the update). nb = 0 (a rank
+        whose shard is used up) writes zeros. Parameters unchanged. `out` is a writable
+        contiguous array of the model's dtype of n_params + 1 + n_metrics values (or
+        more): the buffer the ranks then sum."""
+        self._check_xy(x, y)
+        cdef Py_ssize_t n = cnp.PyArray_DIM(<cnp.ndarray>x, 0), i
+        cdef Py_ssize_t P = self.n_params, M = self._lay.n_metrics
+        if not (cnp.PyArray_CheckExact(out) and cnp.PyArray_NDIM(<cnp.ndarray>out) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>out) == self._typenum
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>out)
+                and cnp.PyArray_ISWRITEABLE(<cnp.ndarray>out)
+                and cnp.PyArray_DIM(<cnp.ndarray>out, 0) >= P + 1 + M):
+            raise ValueError(f"out must be a writable contiguous {self.dtype} array of at "
+                             f"least {P + 1 + M} values")
+        if not (cnp.PyArray_CheckExact(order) and cnp.PyArray_NDIM(<cnp.ndarray>order) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>order) == cnp.NPY_INTP
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>order)
+                and cnp.PyArray_DIM(<cnp.ndarray>order, 0) == n):
+            raise ValueError(f"order must be a contiguous intp array of length {n}")
+        if not (0 <= nb and 0 <= start and start + nb <= n):
+            raise ValueError(f"rows [{start}, {start + nb}) are outside the {n} samples")
+        if not (scale == scale and scale - scale == 0):
+            raise ValueError(f"scale must be finite, got {scale}")
+        cdef void* op_ = cnp.PyArray_DATA(<cnp.ndarray>out)
+        if nb == 0:
+            out[:P + 1 + M] = 0
+            return
+        cdef Py_ssize_t* op = <Py_ssize_t*>cnp.PyArray_DATA(<cnp.ndarray>order) + start
+        cdef bint in_range
+        with nogil:
+            in_range = indices_below(op, nb, n)
+        if not in_range:
+            raise ValueError(f"order holds indices outside [0, {n})")
+        cdef double msums[8]
+        for i in range(8):
+            msums[i] = 0
+        if M > 8:
+            raise ValueError("at most 8 metrics")
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* wp
+        cdef void* xp = cnp.PyArray_DATA(x)
+        cdef void* yp = cnp.PyArray_DATA(y)
+        cdef double loss
+        cdef bint labels_ok = True
+        self._claim()           # the workspace is shared
+        try:
+            self._reserve(nb)
+            wp = cnp.PyArray_DATA(self._ws)
+            with nogil:
+                if self._single:
+                    gather_batch(&self._lay, <float*>wp, self._cap, <float*>xp, <float*>yp,
+                                 n, op, nb)
+                    labels_ok = batch_targets_ok(&self._lay, <float*>wp, self._cap, nb)
+                    if labels_ok:
+                        loss = forward_backward(&self._lay, <float*>pp, <float*>op_,
+                                                <float*>wp, self._cap, nb, msums)
+                        scale_into(<float*>op_, P, scale, loss, msums, M)
+                else:
+                    gather_batch(&self._lay, <double*>wp, self._cap, <double*>xp,
+                                 <double*>yp, n, op, nb)
+                    labels_ok = batch_targets_ok(&self._lay, <double*>wp, self._cap, nb)
+                    if labels_ok:
+                        loss = forward_backward(&self._lay, <double*>pp, <double*>op_,
+                                                <double*>wp, self._cap, nb, msums)
+                        scale_into(<double*>op_, P, scale, loss, msums, M)
+        finally:
+            self._release()
+        if not labels_ok:
+            raise ValueError(f"y holds a class label outside [0, {self._sizes[self._lay.n_layers]}) "
+                             f"or not whole, or a negative or non-finite sample weight")
+
+    def apply_gradients(self, g, config, state, double lr, long long t):
+        """One optimizer update of the parameters with the gradient g[:n_params] (a
+        contiguous array of the model's dtype, such as the ranks' summed step_gradients
+        buffer). Returns False, applying nothing, when that gradient is not finite (the
+        divergence check of the epoch loop); True after the update."""
+        if not (cnp.PyArray_CheckExact(g) and cnp.PyArray_NDIM(<cnp.ndarray>g) == 1
+                and cnp.PyArray_TYPE(<cnp.ndarray>g) == self._typenum
+                and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>g)
+                and cnp.PyArray_DIM(<cnp.ndarray>g, 0) >= self.n_params):
+            raise ValueError(f"g must be a contiguous {self.dtype} array of at least "
+                             f"{self.n_params} values")
+        if config is not self._config_key:
+            self._cfg = self._make_config(config)
+            self._config_key = config
+        cdef StepConfig cfg = self._cfg
+        self._check_state(state)
+        cdef void* st[3]
+        cdef int i, rc = 0
+        for i in range(3):
+            st[i] = cnp.PyArray_DATA(state[i]) if i < len(state) else NULL
+        cdef void* pp = cnp.PyArray_DATA(self.params)
+        cdef void* gp = cnp.PyArray_DATA(<cnp.ndarray>g)
+        cdef bint finite
+        cfg.lr = lr
+        cfg.t = t
+        self._claim()
+        try:
+            with nogil:
+                if self._single:
+                    finite = grads_finite(<float*>gp, self.n_params)
+                    if finite:
+                        rc = optimizer_step(&cfg, <float*>pp, <float*>gp, <float**>st,
+                                            self.n_params, &self._seg[0],
+                                            2 * self._lay.n_layers)
+                else:
+                    finite = grads_finite(<double*>gp, self.n_params)
+                    if finite:
+                        rc = optimizer_step(&cfg, <double*>pp, <double*>gp, <double**>st,
+                                            self.n_params, &self._seg[0],
+                                            2 * self._lay.n_layers)
+        finally:
+            self._release()
+        if rc != 0:
+            raise ValueError(f"the optimizer kernel refused rule {cfg.rule}")
+        return bool(finite)
 
     def forward(self, x):
         """The network's output for the rows of x, as a new n × outputs array; or None when

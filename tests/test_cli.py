@@ -1,5 +1,6 @@
-"""The command line's train (regression and classification), predict, export and bench commands, run as a user runs them: through
-``main([...])`` and as ``python -m fastdense`` in a subprocess."""
+"""The command line (`fastdense.cli`): train (regression and classification), predict,
+export and bench, run as a user runs them: through ``main([...])`` and as ``python -m
+fastdense`` in a subprocess."""
 import io
 import json
 import os
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 import fastdense as fd
-from fastdense.__main__ import (AUTO_MAX_CLASSES, _LineBar, choose_task, main, progress_bar,
-                                read_csv, scaling_path)
+from fastdense.cli import (AUTO_MAX_CLASSES, _LineBar, choose_task, main, progress_bar,
+                           read_csv, scaling_path)
 from fastdense.datasets import load_diabetes, load_digits
 
 SRC = str(Path(fd.__file__).resolve().parent.parent)
@@ -57,6 +58,24 @@ def one_line_error(err, command, *fragments):
     assert lines[0].startswith(f"fastdense {command}: error: ")
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+# ---------------------------------------------------------------- entry points
+def test_main_module_and_script_run_fastdense_cli_main():
+    """``python -m fastdense`` and the ``fastdense`` script (``fastdense.__main__:main``)
+    reach the one ``main`` of fastdense.cli."""
+    import fastdense.__main__ as dunder_main
+    import fastdense.cli as cli
+
+    assert dunder_main.main is cli.main is main
+
+
+def test_export_errors_via_python_m_fastdense_have_no_traceback(tmp_path):
+    """export's errors are the CLI's one-line errors under ``python -m`` too (the command
+    line and fastdense.interop share one CommandError)."""
+    result = run_cli(["export", "nope.npz", "x.onnx"], cwd=tmp_path)
+    assert result.returncode == 1
+    one_line_error(result.stderr, "export", "no such file: nope.npz")
 
 
 # ---------------------------------------------------------------- help

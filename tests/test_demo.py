@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import fastdense
-from fastdense.__main__ import demo_data, main
+from fastdense.cli import demo_data, main
 
 SRC = str(Path(fastdense.__file__).resolve().parent.parent)
 

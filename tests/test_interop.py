@@ -243,7 +243,7 @@ def export_args(*argv):
 
 
 def test_export_command_writes_onnx_with_the_training_scaling(onnx, tmp_path, capsys):
-    from fastdense.__main__ import CommandError
+    from fastdense.cli import CommandError
 
     model = built([fd.Dense(6, activation="relu", input_dim=3), fd.Dense(1)], np.float32)
     model.save(tmp_path / "model.npz")

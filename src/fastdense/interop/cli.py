@@ -1,6 +1,6 @@
 """``fastdense export MODEL.npz MODEL.onnx``: a saved model as an ONNX file.
 
-For the command line (``fastdense.__main__``): `add_export_parser(commands)` adds the
+For the command line (``fastdense.cli``): `add_export_parser(commands)` adds the
 subcommand to its subparsers, with `export_main` as its ``run``. A model saved by
 ``fastdense train`` has its standardisation statistics beside it (``MODEL.scaling.json``);
 they are folded into the graph, so the ONNX model maps the raw feature columns (in the
@@ -45,9 +45,9 @@ def add_export_parser(commands: Any) -> argparse.ArgumentParser:
 def export_main(args: argparse.Namespace) -> int:
     """The ``export`` subcommand: ``args.model``, ``args.out``, ``args.opset`` (None: the
     default), ``args.no_scaling``. Problems with the input raise the CLI's CommandError
-    (one line on stderr, exit status 1, from ``fastdense.__main__.main``)."""
+    (one line on stderr, exit status 1, from ``fastdense.cli.main``)."""
     import fastdense as fd
-    from ..__main__ import CommandError, scaling_path
+    from ..cli import CommandError, scaling_path
     from .onnx_export import DEFAULT_OPSET, export_onnx
 
     model_path = Path(args.model)

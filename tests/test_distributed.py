@@ -254,3 +254,65 @@ def test_a_failing_rank_ends_the_job_instead_of_hanging(case, words, tmp_path):
     assert result.returncode != 0
     for word in words:
         assert word in result.stderr
+
+
+@needs_mpiexec
+def test_command_line_train_under_mpiexec(tmp_path):
+    """``mpiexec -n 2 fastdense train``: one report (rank 0's), one saved model, trained
+    data-parallel, whose reported training MSE is the saved model's."""
+    from fastdense.datasets import load_diabetes
+    X, y = load_diabetes()
+    names = [f"x{i}" for i in range(X.shape[1])]
+    data = tmp_path / "d.csv"
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=",".join(names + ["y"]),
+               comments="")
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    done = subprocess.run([MPIEXEC, "-n", "2", sys.executable, "-m", "fastdense", "train",
+                           str(data), "--target", "y", "--task", "regress", "--epochs", "3",
+                           "--validation-split", "0",
+                           "--out", str(tmp_path / "m.npz")], capture_output=True, text=True,
+                          timeout=TIMEOUT, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("fastdense train:") == 1
+    assert "data-parallel on 2 MPI ranks: batch 32 per rank, 64 per update" in done.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "m.npz", "m.scaling.json"]
+    import json
+    stats = json.loads((tmp_path / "m.scaling.json").read_text())
+    model = fd.load_model(tmp_path / "m.npz")
+    assert model.optimizer.iterations == 3 * 7   # shards of 221 rows, batches of 32
+    # no validation rows: the training report is over every row
+    Xs = (X - np.array(stats["x_mean"])) / np.array(stats["x_std"])
+    ys = (y.reshape(-1, 1) - np.array(stats["y_mean"])) / np.array(stats["y_std"])
+    mse = model.evaluate(Xs.astype(np.float32), ys.astype(np.float32))
+    line = next(ln for ln in done.stdout.splitlines() if ln.strip().startswith("training"))
+    assert f"{mse:.4f}" in line
+
+
+def test_scaling_model_formula():
+    from fastdense.bench.distributed import predicted_efficiency
+    # 1 ms of compute, 1e6 float32 parameters, 4 machines on 10 Gbit/s (1.25e9 B/s):
+    # 2·3/4 · 4e6 B = 6e6 B → 4.8 ms
+    assert predicted_efficiency(1e-3, 10**6, 4, 10) == pytest.approx(1 / 5.8, rel=1e-12)
+    assert predicted_efficiency(1e-3, 10**6, 1, 10) == 1.0
+    assert predicted_efficiency(2e-3, 10**6, 2, 100) == pytest.approx(2 / (2 + 0.32), rel=1e-12)
+
+
+@needs_mpiexec
+def test_bench_distributed_quick(tmp_path):
+    import json
+    from fastdense.bench.distributed import MACHINES, predicted_efficiency
+    env = dict(os.environ)
+    done = subprocess.run([sys.executable, "-m", "fastdense", "bench", "--distributed",
+                           "--quick", "--json", str(tmp_path / "d.json")], capture_output=True,
+                          text=True, timeout=TIMEOUT * 3, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp_path / "d.json").read_text())
+    assert result["params"] == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10
+    t1 = result["medians"]["1"]["update_s"]
+    for m in MACHINES:
+        assert result["predicted_efficiency"]["10 Gbit/s"][str(m)] == pytest.approx(
+            predicted_efficiency(t1, result["params"], m, 10))
+    r2 = result["runs"]["2"][0]
+    assert r2["samples_per_s"] == pytest.approx(2 * 128 * r2["updates"] / (
+        r2["update_s"] * r2["updates"]), rel=1e-9)
+    assert "samples/s" in done.stdout and "all-reduce" in done.stdout

@@ -17,9 +17,11 @@ status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import importlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -469,8 +471,37 @@ def _require_matplotlib() -> None:
         raise CommandError("--plot needs matplotlib: pip install matplotlib") from None
 
 
+# Set by MPI launchers for each rank: MPICH's Hydra and Slurm's PMI (PMI_SIZE), Open MPI,
+# MVAPICH
+_MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
+
+
+def _mpi_launch():
+    """A fastdense.distributed.MPI when this process is one of several ranks that an MPI
+    launcher started (``mpiexec -n 2 fastdense train ...``), else None."""
+    sizes = [os.environ.get(name, "") for name in _MPI_SIZE_VARIABLES]
+    if not any(size.isdigit() and int(size) > 1 for size in sizes):
+        return None
+    try:
+        from .distributed import MPI
+        return MPI()
+    except ImportError as exc:
+        raise CommandError(f"started as one of several MPI ranks, but {exc}") from None
+
+
 def run_train(args) -> int:
-    """The ``train`` subcommand."""
+    """The ``train`` subcommand (data-parallel when started by ``mpiexec -n N``)."""
+    dist = _mpi_launch()
+    if dist is None or dist.rank == 0:
+        return _run_train(args, dist)
+    # the same run, printing and writing nothing (its errors still reach stderr: main
+    # prints them once this returns)
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), \
+            contextlib.redirect_stderr(quiet):
+        return _run_train(args, dist)
+
+
+def _run_train(args, dist) -> int:
     import fastdense as fd
 
     # every check that can fail runs before training does
@@ -546,14 +577,26 @@ def run_train(args) -> int:
     print(f"network {shape}{'' if classes is None else ', ' + loss}; {args.optimizer} "
           f"lr={optimizer.learning_rate:g}, batch {args.batch_size}, {args.epochs} epochs, "
           f"{args.dtype}, seed {args.seed}", flush=True)
+    if dist is not None:
+        # every rank read the whole file and made the same split and statistics; each
+        # trains on its share of the training rows and validates on its share of the rest
+        print(f"data-parallel on {dist.size} MPI ranks: batch {args.batch_size} per rank, "
+              f"{dist.size * args.batch_size} per update", flush=True)
+        X_train, y_train = dist.shard(X_train, y_train)
+        if validation is not None:
+            validation = dist.shard(*validation)
 
     bar = progress_bar(args.epochs)
     try:
         history = model.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                             validation_data=validation, verbose=0,
-                            callbacks=[_BarCallback(bar)])
+                            callbacks=[_BarCallback(bar)], distributed=dist)
     except fd.DivergenceError as exc:
         raise CommandError(str(exc)) from None
+    except (ValueError, RuntimeError) as exc:
+        if dist is None:
+            raise
+        raise CommandError(f"rank {dist.rank}: {exc}") from None
     finally:
         bar.close()
 
@@ -581,13 +624,14 @@ def run_train(args) -> int:
             # version 2: a classifier, which predict of version 1 would not understand
             statistics.update(version=2, task="classify", classes=classes)
         try:
-            model.save(args.out)
-            side.write_text(json.dumps(statistics, indent=1) + "\n")
+            model.save(args.out)            # from rank 0 only when data-parallel
+            if dist is None or dist.rank == 0:
+                side.write_text(json.dumps(statistics, indent=1) + "\n")
         except OSError as exc:
             raise CommandError(f"cannot save the model: {exc}") from None
         print(f"saved {args.out} (the network) and {side} (its standardisation statistics"
               f"{'' if classes is None else ' and class labels'})")
-    if args.plot:
+    if args.plot and (dist is None or dist.rank == 0):
         if classes is None:
             _plot_losses(history.history, args.plot)
             print(f"loss curve: {args.plot}")

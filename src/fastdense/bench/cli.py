@@ -59,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=None, metavar="SECONDS",
                    help="sleep before each timed run so the previous system's BLAS/OpenMP "
                         "threads stop spinning (default 0.3; 0 with --quick)")
+    p.add_argument("--distributed", action="store_true",
+                   help="instead: the wide network data-parallel over MPI on 1 and N ranks "
+                        "(fastdense.bench.distributed; its own options: --ranks, --pairs, "
+                        "--quick, --json)")
     p.add_argument("--native-blas", action="store_true",
                    help="re-run in a child process with OPENBLAS_CORETYPE and "
                         "OPENBLAS_L2_SIZE unset")
@@ -89,6 +93,9 @@ def _native_blas(argv: list[str]) -> int:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if "--distributed" in argv:
+        from .distributed import main as distributed_main
+        return distributed_main([a for a in argv if a != "--distributed"])
     args = _parser().parse_args(argv)
     if args.native_blas and any(k in os.environ for k in BLAS_ENV_OVERRIDES):
         return _native_blas(argv)

@@ -477,3 +477,20 @@ def test_corrupted_pickled_bytes_are_refused():
     data = bytearray(saving.model_to_bytes(trained()))
     with pytest.raises(ValueError, match="<fastdense model bytes>: cannot load"):
         saving.model_from_bytes(bytes(data[:100]))
+
+
+def test_saving_does_not_import_models():
+    """models imports saving; saving reaches Sequential through the class models registers,
+    so the two modules form no import cycle (not even under TYPE_CHECKING)."""
+    import ast
+    tree = ast.parse(pathlib.Path(saving.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add("." * node.level + (node.module or ""))
+            imported.update(f"{'.' * node.level}{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    assert not {name for name in imported if name.endswith("models")}, imported
+    assert saving._MODEL_CLASSES["Sequential"] is fd.Sequential
+    assert fd.load_model.__module__ == "fastdense.models"

@@ -3,9 +3,8 @@ from . import optimizers
 from . import activations, losses, metrics, regularizers
 from .layers import Dense
 from .errors import DivergenceError
-from .models import Sequential
+from .models import Sequential, load_model
 from . import callbacks
-from .saving import load_model
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"

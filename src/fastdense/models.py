@@ -56,6 +56,7 @@ def shuffle_matches_numpy() -> bool:
     return _SHUFFLE_CHECKED[0]
 
 
+@_saving.register_model_class
 class Sequential:
     """A stack of `Dense` layers trained as one network.
 
@@ -642,6 +643,15 @@ class Sequential:
 
     def __repr__(self) -> str:
         return f"Sequential({self.layers!r}, dtype={self.dtype.name!r})"
+
+
+def load_model(path: str | os.PathLike[str]) -> Sequential:
+    """The model saved at `path` by `Sequential.save` (`fastdense.saving` checks every
+    entry). FileNotFoundError if there is no file; ValueError if it is not a valid fastdense
+    model file of a version this fastdense reads."""
+    model = _saving.load_model(path)
+    assert isinstance(model, Sequential)
+    return model
 
 
 @contextlib.contextmanager

@@ -47,7 +47,7 @@ import os
 import secrets
 import zipfile
 import zlib
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -56,8 +56,7 @@ from . import optimizers as _optimizers
 from . import schedules as _schedules
 from .layers import Dense
 
-if TYPE_CHECKING:                       # models imports this module
-    from .models import Sequential
+_T = TypeVar("_T", bound=type)
 
 __all__ = ["FORMAT_VERSION", "save_model", "load_model", "model_to_bytes",
            "model_from_bytes"]
@@ -69,6 +68,16 @@ _OPTIMIZERS = {cls.__name__: cls for cls in (_optimizers.SGD, _optimizers.RMSpro
                                              _optimizers.Adam, _optimizers.AdamW,
                                              _optimizers.Adagrad)}
 _MAX_METADATA_BYTES = 64 * 1024 * 1024
+
+# The model classes a file's "class_name" may name. fastdense.models registers Sequential
+# as it is defined: models imports this module, and this module never imports models.
+_MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model_class(cls: _T) -> _T:
+    """Let files whose model "class_name" is cls.__name__ load as cls (a class decorator)."""
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 class _Refused(Exception):
@@ -145,14 +154,14 @@ def _write(model, fileobj) -> None:
     np.savez(fileobj, **_entries(model))
 
 
-def model_to_bytes(model: Sequential) -> bytes:
+def model_to_bytes(model: Any) -> bytes:
     """The bytes of the file ``save_model`` writes."""
     buf = io.BytesIO()
     _write(model, buf)
     return buf.getvalue()
 
 
-def save_model(model: Sequential, path: str | os.PathLike[str]) -> None:
+def save_model(model: Any, path: str | os.PathLike[str]) -> None:
     """Write `model` to `path` atomically (see the module docstring)."""
     path = _path(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -205,7 +214,7 @@ def _path(path) -> str:
 
 
 # ---------------------------------------------------------------------- reading
-def load_model(path: str | os.PathLike[str]) -> Sequential:
+def load_model(path: str | os.PathLike[str]) -> Any:
     """The model saved at `path` by ``model.save`` (see the module docstring for what is
     checked). FileNotFoundError if there is no file; ValueError if it is not a valid
     fastdense model file of a version this fastdense reads."""
@@ -214,7 +223,7 @@ def load_model(path: str | os.PathLike[str]) -> Sequential:
         return _load(f, path)
 
 
-def model_from_bytes(data: bytes | bytearray | memoryview) -> Sequential:
+def model_from_bytes(data: bytes | bytearray | memoryview) -> Any:
     """The model whose file bytes ``model_to_bytes`` gave (used by pickle)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected the bytes of a fastdense model file, got "
@@ -317,12 +326,12 @@ def _read_array(zf, name, fits, wanted="another shape or dtype"):
 def _model_from_metadata(meta):
     """The model the JSON describes (weights not yet set, not compiled) and the arrays the
     file must hold for it: {entry: (shape, dtype)}."""
-    from .models import Sequential
-
     spec = _dict(meta.get("model"), "model")
-    if spec.get("class_name") != "Sequential":
-        raise _Refused(f"unknown model class {spec.get('class_name')!r} "
-                       "(fastdense has Sequential)")
+    name = spec.get("class_name")
+    model_class = _MODEL_CLASSES.get(name) if isinstance(name, str) else None
+    if model_class is None:
+        raise _Refused(f"unknown model class {name!r} "
+                       f"(fastdense has {', '.join(_MODEL_CLASSES) or 'Sequential'})")
     layers = []
     for i, layer in enumerate(_list(spec.get("layers"), "model.layers")):
         layer = _dict(layer, f"layer {i}")
@@ -338,7 +347,7 @@ def _model_from_metadata(meta):
         raise _Refused(f"invalid seed {seed!r}")
     try:
         dtype = v.float_dtype(spec.get("dtype"))
-        model = Sequential(layers, dtype=dtype, seed=seed, name=spec.get("name"))
+        model = model_class(layers, dtype=dtype, seed=seed, name=spec.get("name"))
     except (TypeError, ValueError) as exc:
         raise _Refused(f"model: {exc}") from None
     input_dim = spec.get("input_dim")

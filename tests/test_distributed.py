@@ -316,3 +316,7 @@ def test_bench_distributed_quick(tmp_path):
     assert r2["samples_per_s"] == pytest.approx(2 * 128 * r2["updates"] / (
         r2["update_s"] * r2["updates"]), rel=1e-9)
     assert "samples/s" in done.stdout and "all-reduce" in done.stdout
+    probe = r2["overlap_probe"]
+    assert set(probe) == {"compute_s", "allreduce_s", "sequential_s", "overlapped_s"}
+    assert all(v > 0 for v in probe.values()) and result["runs"]["1"][0]["overlap_probe"] is None
+    assert "overlap probe on 2 ranks" in done.stdout

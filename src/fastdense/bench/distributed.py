@@ -77,11 +77,53 @@ def _worker(n_rows: int, epochs: int, reduces: int) -> None:
         t0 = time.perf_counter()
         mpi.comm.Allreduce(mpi_mod.IN_PLACE, buf, op=mpi_mod.SUM)
         times.append(time.perf_counter() - t0)
+    probe = _overlap_probe(mpi, model, Xl, yl, buf, reduces) if mpi.size > 1 else None
     if mpi.rank == 0:
         print(json.dumps({"ranks": mpi.size, "update_s": elapsed / updates,
                           "updates": updates, "allreduce_s": statistics.median(times),
-                          "params": model.count_params(),
+                          "params": model.count_params(), "overlap_probe": probe,
                           "samples_per_s": mpi.size * BATCH * updates / elapsed}), flush=True)
+
+
+def _overlap_probe(mpi: Any, model: Any, X: np.ndarray, y: np.ndarray, buf: np.ndarray,
+                   reps: int) -> dict[str, float]:
+    """The most that overlapping the all-reduce with the backward pass could save: one
+    step's gradient computation alone, the all-reduce alone, the two one after the other
+    (what fit does), and an Iallreduce started before the computation and waited for after
+    it (every byte of communication overlapped with all of the step's computation, more
+    than a per-layer Iallreduce can overlap). Medians in seconds."""
+    mpi_mod = mpi._mpi
+    net = model._net
+    Xc, yc = np.ascontiguousarray(X, dtype=np.float32), np.ascontiguousarray(y, np.float32)
+    order = np.arange(len(Xc), dtype=np.intp)
+    out = np.zeros(net.n_params + 1 + net.n_metrics, dtype=np.float32)
+    nb = min(BATCH, len(Xc))
+
+    def compute() -> None:
+        net.step_gradients(Xc, yc, order, 0, nb, out, 1.0)
+
+    def reduce() -> None:
+        mpi.comm.Allreduce(mpi_mod.IN_PLACE, buf, op=mpi_mod.SUM)
+
+    def sequential() -> None:
+        compute()
+        reduce()
+
+    def overlapped() -> None:
+        request = mpi.comm.Iallreduce(mpi_mod.IN_PLACE, buf, op=mpi_mod.SUM)
+        compute()
+        request.Wait()
+
+    timings: dict[str, list[float]] = {"compute_s": [], "allreduce_s": [], "sequential_s": [],
+                                       "overlapped_s": []}
+    for _ in range(reps):
+        for key, run in (("compute_s", compute), ("allreduce_s", reduce),
+                         ("sequential_s", sequential), ("overlapped_s", overlapped)):
+            mpi.barrier()
+            t0 = time.perf_counter()
+            run()
+            timings[key].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in timings.items()}
 
 
 def _mpiexec() -> str | None:
@@ -143,6 +185,13 @@ def report(result: dict[str, Any]) -> str:
         m = med[ranks]
         lines.append(f"{ranks:>6}{m['update_s'] * 1e3:>12.2f}{m['samples_per_s']:>12.0f}"
                      f"{m['allreduce_s'] * 1e3:>15.3f}")
+    probes = [x["overlap_probe"] for x in result["runs"][r] if x.get("overlap_probe")]
+    if probes:
+        p = {k: statistics.median(x[k] for x in probes) for k in probes[0]}
+        lines.append(f"overlap probe on {r} ranks (ms): a step's gradients "
+                     f"{p['compute_s'] * 1e3:.2f}, all-reduce {p['allreduce_s'] * 1e3:.2f}, "
+                     f"one after the other {p['sequential_s'] * 1e3:.2f}, Iallreduce "
+                     f"overlapped {p['overlapped_s'] * 1e3:.2f}")
     lines.append(f"scaling efficiency on {r} ranks (samples/s over {r} × one rank's, median "
                  f"of pairs): {result['efficiency']:.2f}")
     lines.append("predicted efficiency on N machines (the scaling model, from the 1-rank "

@@ -172,6 +172,43 @@ def case_raise(mpi, out):
                                 verbose=0, callbacks=[Fail()], distributed=mpi)
 
 
+def case_gil(mpi, out):
+    """fit's all-reduce releases the GIL: while rank 0 waits in it for a late rank, another
+    Python thread of rank 0 keeps running."""
+    import threading
+    import time
+
+    X, y = data("float32")
+    m = model("sgd", "float32")
+    stamps, stop = [], [False]
+
+    def spin():            # a time stamp every 1000 turns of a pure-Python loop
+        i = 0
+        while not stop[0]:
+            i += 1
+            if i % 1000 == 0:
+                stamps.append(time.perf_counter())
+
+    class Late(fd.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if mpi.rank == 1:
+                time.sleep(0.5)    # rank 0 reaches the first all-reduce half a second early
+
+    thread = threading.Thread(target=spin)
+    if mpi.rank == 0:
+        thread.start()
+    t0 = time.perf_counter()
+    m.fit(*mpi.shard(X, y), epochs=1, batch_size=BATCH, verbose=0, callbacks=[Late()],
+          distributed=mpi)
+    elapsed = time.perf_counter() - t0
+    stop[0] = True
+    if mpi.rank == 0:
+        thread.join()
+    # stamps while rank 0 waited in the first all-reduce (well inside the half second)
+    inside = sum(t0 + 0.1 <= t <= t0 + 0.4 for t in stamps)
+    save(out, mpi, inside=np.array(inside), elapsed=np.array(elapsed))
+
+
 def case_uncaught(mpi, out):
     """An uncaught exception outside fit, on the last rank only, while the others wait in
     a collective."""

@@ -234,6 +234,15 @@ def test_bad_input_on_one_rank_raises_on_every_rank(tmp_path):
 
 
 @needs_mpiexec
+def test_the_all_reduce_releases_the_gil(tmp_path):
+    _, results = launch("gil", 2, tmp_path)
+    assert float(results[0]["elapsed"]) >= 0.45          # rank 0 did wait for rank 1
+    # a thread that could not take the GIL would leave no time stamp while rank 0 waited;
+    # a free one leaves thousands
+    assert int(results[0]["inside"]) > 100
+
+
+@needs_mpiexec
 def test_save_writes_once_and_every_rank_loads(tmp_path):
     _, results = launch("save", 2, tmp_path)
     assert all(bool(r["same"]) for r in results)

@@ -117,6 +117,25 @@ def classify_case(system, X, y, epochs, batch_size) -> Case:
     return Case(n_batches * epochs, prepare)
 
 
+def _torch_epochs(torch, net, opt, loss_fn, Xt, yt, epochs, batch_size):
+    """The timed run of an eager PyTorch fit: per epoch a permutation (seeded), per batch
+    gather, forward, loss, backward, step."""
+    n = Xt.shape[0]
+    gen = torch.Generator().manual_seed(0)
+
+    def run():
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=gen)
+            for i in range(0, n, batch_size):
+                idx = perm[i:i + batch_size]
+                opt.zero_grad()
+                loss = loss_fn(net(Xt[idx]), yt[idx])
+                loss.backward()
+                opt.step()
+        return {"final_batch_loss": float(loss.detach())}
+    return run
+
+
 def torch_classify_case(X, y, epochs, batch_size) -> Case:
     """Eager PyTorch: the same network from the same initial weights (logits out,
     CrossEntropyLoss, Adam), per batch gather, forward, loss, backward, step."""
@@ -130,19 +149,7 @@ def torch_classify_case(X, y, epochs, batch_size) -> Case:
         net = _torch_net(torch, weights)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         loss_fn = torch.nn.CrossEntropyLoss()
-        gen = torch.Generator().manual_seed(0)
-
-        def run():
-            for _ in range(epochs):
-                perm = torch.randperm(n, generator=gen)
-                for i in range(0, n, batch_size):
-                    idx = perm[i:i + batch_size]
-                    opt.zero_grad()
-                    loss = loss_fn(net(Xt[idx]), yt[idx])
-                    loss.backward()
-                    opt.step()
-            return {"final_batch_loss": float(loss.detach())}
-        return run
+        return _torch_epochs(torch, net, opt, loss_fn, Xt, yt, epochs, batch_size)
     return Case(n_batches * epochs, prepare, notes={"threads": torch.get_num_threads()})
 
 
@@ -290,19 +297,7 @@ def torch_fit_case(sizes, X, y, epochs, batch_size) -> Case:
         net = _torch_net(torch, weights)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
         loss_fn = torch.nn.MSELoss()
-        gen = torch.Generator().manual_seed(0)
-
-        def run():
-            for _ in range(epochs):
-                perm = torch.randperm(n, generator=gen)
-                for i in range(0, n, batch_size):
-                    idx = perm[i:i + batch_size]
-                    opt.zero_grad()
-                    loss = loss_fn(net(Xt[idx]), yt[idx])
-                    loss.backward()
-                    opt.step()
-            return {"final_batch_loss": float(loss.detach())}
-        return run
+        return _torch_epochs(torch, net, opt, loss_fn, Xt, yt, epochs, batch_size)
     return Case(n_batches * epochs, prepare, notes={"threads": torch.get_num_threads()})
 
 

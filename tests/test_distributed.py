@@ -34,7 +34,7 @@ def launch(case, ranks, tmp_path, expect_ok=True):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     result = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(WORKER), case,
                              str(out)], capture_output=True, text=True, timeout=TIMEOUT,
-                            env=env)
+                            env=env, stdin=subprocess.DEVNULL)
     if expect_ok:
         assert result.returncode == 0, result.stderr[-3000:]
     return result, [dict(np.load(f"{out}.rank{r}.npz")) for r in range(ranks)
@@ -280,7 +280,7 @@ def test_command_line_train_under_mpiexec(tmp_path):
                            str(data), "--target", "y", "--task", "regress", "--epochs", "3",
                            "--validation-split", "0",
                            "--out", str(tmp_path / "m.npz")], capture_output=True, text=True,
-                          timeout=TIMEOUT, env=env, cwd=tmp_path)
+                          timeout=TIMEOUT, env=env, cwd=tmp_path, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("fastdense train:") == 1
     assert "data-parallel on 2 MPI ranks: batch 32 per rank, 64 per update" in done.stdout
@@ -313,7 +313,8 @@ def test_bench_distributed_quick(tmp_path):
     env = dict(os.environ)
     done = subprocess.run([sys.executable, "-m", "fastdense", "bench", "--distributed",
                            "--quick", "--json", str(tmp_path / "d.json")], capture_output=True,
-                          text=True, timeout=TIMEOUT * 3, env=env, cwd=tmp_path)
+                          text=True, timeout=TIMEOUT * 3, env=env, cwd=tmp_path,
+                          stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stderr
     result = json.loads((tmp_path / "d.json").read_text())
     assert result["params"] == 784 * 512 + 512 + 512 * 512 + 512 + 512 * 10 + 10

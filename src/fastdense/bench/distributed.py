@@ -149,7 +149,8 @@ def run(ranks: int, pairs: int, quick: bool, log: Any = print) -> dict[str, Any]
             cmd = [mpiexec, "-n", str(r), sys.executable, "-m", "fastdense.bench.distributed",
                    "--worker", "--rows", str(n_rows), "--epochs", str(epochs),
                    "--reduces", str(reduces)]
-            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900,
+                                  stdin=subprocess.DEVNULL)
             if done.returncode != 0:
                 raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
             result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -515,11 +515,11 @@ def test_from_keras_needs_a_built_sequential(keras):
 
 
 # ------------------------------------------------------------------------------ packaging
-def test_importing_interop_imports_no_peer():
+def test_importing_interop_or_distributed_imports_no_peer():
     import subprocess
 
-    code = ("import sys, fastdense.interop; "
-            "print(sorted(m for m in ('onnx', 'onnxruntime', 'torch', 'keras') "
+    code = ("import sys, fastdense, fastdense.interop, fastdense.distributed; "
+            "print(sorted(m for m in ('onnx', 'onnxruntime', 'torch', 'keras', 'mpi4py') "
             "if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [os.path.dirname(os.path.dirname(fd.__file__)), os.environ.get("PYTHONPATH", "")]))

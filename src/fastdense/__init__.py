@@ -4,11 +4,11 @@ from . import activations, losses, metrics, regularizers
 from .layers import Dense
 from .errors import DivergenceError
 from .models import Sequential, load_model
-from . import callbacks
+from . import callbacks, distributed
 from ._threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Dense", "Sequential", "DivergenceError", "optimizers", "set_num_threads", "get_num_threads",
            "__version__"]
-__all__ += ["load_model", "callbacks", "activations", "losses", "metrics", "regularizers"]
+__all__ += ["load_model", "callbacks", "distributed", "activations", "losses", "metrics", "regularizers"]

@@ -65,11 +65,13 @@ static int use_blas(ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out)
 }
 
 enum { ST_GATHER, ST_FWD_GEMM, ST_FWD_BIAS, ST_FWD_HAND, ST_HEAD, ST_BWD_ROWSUM,
-       ST_BWD_DW, ST_BWD_DA, ST_BWD_ACT, ST_BWD_HAND, ST_FINITE, ST_UPDATE, N_KINDS };
+       ST_BWD_DW, ST_BWD_DA, ST_BWD_ACT, ST_BWD_HAND, ST_FINITE, ST_UPDATE, ST_MK_FWD,
+       ST_MK_BWD, N_KINDS };
 static const char *KIND_NAMES[N_KINDS] = {
     "gather", "fwd GEMM", "fwd bias+act", "fwd hand loop", "head", "bwd db row sums",
     "bwd dW GEMM", "bwd dA GEMM", "bwd act mask", "bwd hand loop", "finite check",
-    "optimizer update"};
+    "optimizer update", "fwd micro-kernel", "bwd micro-kernel"};
+static int use_mk = 0;   /* FD_MK=1: fm_gemm.h's kernels where BLAS would run */
 
 #define MAXL 8
 typedef struct {
@@ -155,7 +157,7 @@ static void run_stage(Net *net, Stage s)
 {
     const int L = net->L, n = net->n, l = s.layer;
     const ptrdiff_t n_in = l >= 0 ? net->sizes[l] : 0, n_out = l >= 0 ? net->sizes[l + 1] : 0;
-    const int rows0 = use_blas(n, net->sizes[0], net->sizes[1]);
+    const int rows0 = !use_mk && use_blas(n, net->sizes[0], net->sizes[1]);
     const int a_rows = l == 0 && rows0;
     float *w = net->params + (l >= 0 ? net->w_off[l] : 0);
     float *b = net->params + (l >= 0 ? net->b_off[l] : 0);
@@ -217,6 +219,13 @@ static void run_stage(Net *net, Stage s)
         fm_backward_f(a, w, d, net->grads + net->w_off[l], net->grads + net->b_off[l],
                       l > 0 ? d_prev : NULL, n, n_in, n_out, act_a, 0);
         break;
+    case ST_MK_FWD:
+        mk_forward_f(a, w, b, z, n, n_in, n_out, act, 0);
+        break;
+    case ST_MK_BWD:
+        mk_backward_f(a, w, d, net->grads + net->w_off[l], net->grads + net->b_off[l],
+                      l > 0 ? d_prev : NULL, n, n_in, n_out, act_a, 0, 0);
+        break;
     case ST_FINITE: {
         if (net->P >= (1 << 16)) {
             int m = (int)net->P, one = 1;
@@ -249,7 +258,9 @@ static int plan(Net *net, Stage *st)
     int k = 0, L = net->L, n = net->n;
     st[k++] = (Stage){ST_GATHER, -1};
     for (int l = 0; l < L; l++) {
-        if (use_blas(n, net->sizes[l], net->sizes[l + 1])) {
+        if (use_mk && use_blas(n, net->sizes[l], net->sizes[l + 1]))
+            st[k++] = (Stage){ST_MK_FWD, l};
+        else if (use_blas(n, net->sizes[l], net->sizes[l + 1])) {
             st[k++] = (Stage){ST_FWD_GEMM, l};
             st[k++] = (Stage){ST_FWD_BIAS, l};
         } else
@@ -257,7 +268,9 @@ static int plan(Net *net, Stage *st)
     }
     st[k++] = (Stage){ST_HEAD, -1};
     for (int l = L - 1; l >= 0; l--) {
-        if (use_blas(n, net->sizes[l], net->sizes[l + 1])) {
+        if (use_mk && use_blas(n, net->sizes[l], net->sizes[l + 1]))
+            st[k++] = (Stage){ST_MK_BWD, l};
+        else if (use_blas(n, net->sizes[l], net->sizes[l + 1])) {
             st[k++] = (Stage){ST_BWD_ROWSUM, l};
             st[k++] = (Stage){ST_BWD_DW, l};
             if (l > 0) {
@@ -312,7 +325,7 @@ static void shape_of(Net *net, Stage s, char *buf, size_t len)
     int n = net->n, l = s.layer;
     if (l < 0) { buf[0] = 0; return; }
     long ni = net->sizes[l], no = net->sizes[l + 1];
-    int a_rows = l == 0 && use_blas(n, net->sizes[0], net->sizes[1]);
+    int a_rows = l == 0 && !use_mk && use_blas(n, net->sizes[0], net->sizes[1]);
     switch (s.kind) {
     case ST_FWD_GEMM:
         snprintf(buf, len, "Z %ldx%d = W^T(%ldx%ld) A%s(%ldx%d)", no, n, no, ni,
@@ -377,6 +390,40 @@ static void profile(Net *net)
     if (sub) printf("  (%d subnormal values in the parameters, gradients or state)\n", sub);
 }
 
+/* fm_gemm.h's products against OpenBLAS's on random shapes (max relative error) */
+static int check_mk(void)
+{
+    int bad = 0;
+    for (int t = 0; t < 300; t++) {
+        int n = 1 + rand() % 70, ni = 1 + rand() % 70, no = 1 + rand() % 70;
+        if (t % 3 == 0) { n = 32; ni = 64; no = 64; }
+        float *a = fbuf((ptrdiff_t)ni * n), *ar = fbuf((ptrdiff_t)ni * n), *w = fbuf(ni * no),
+              *b = fbuf(no), *z1 = fbuf(no * n), *z2 = fbuf(no * n), *d = fbuf(no * n),
+              *dw1 = fbuf(ni * no), *dw2 = fbuf(ni * no), *db1 = fbuf(no), *db2 = fbuf(no),
+              *da1 = fbuf(ni * n), *da2 = fbuf(ni * n);
+        for (int k = 0; k < ni; k++) for (int i = 0; i < n; i++) ar[i * ni + k] = a[k * n + i];
+        int act = t % 2 ? FD_ACT_RELU : FD_ACT_LINEAR;
+        mk_forward_f(a, w, b, z1, n, ni, no, act, 0);
+        gemm_rm(1, 0, no, n, ni, w, no, a, n, z2, n);
+        fm_bias_act_f(z2, b, n, no, act, 0);
+        mk_backward_f(a, w, d, dw1, db1, da1, n, ni, no, act, 0, 0);
+        gemm_rm(0, 1, ni, no, n, a, n, d, n, dw2, no);
+        fm_row_sums_f(d, db2, no, n);
+        gemm_rm(0, 0, ni, n, no, w, no, d, n, da2, n);
+        act_grad_mul_f(da2, a, ni * n, act, 0);
+        double e = 0;
+#define ERR(x, y, m) for (int i = 0; i < (m); i++) { double q = fabs(x[i] - y[i]) / (1 + fabs(y[i])); if (!(q <= e)) e = q; }
+        ERR(z1, z2, no * n) ERR(dw1, dw2, ni * no) ERR(db1, db2, no) ERR(da1, da2, ni * n)
+        mk_backward_f(ar, w, d, dw1, db1, NULL, n, ni, no, act, 0, 1);
+        ERR(dw1, dw2, ni * no)
+        if (!(e < 1e-5)) { printf("n %d n_in %d n_out %d: error %g\n", n, ni, no, e); bad++; }
+        free(a); free(ar); free(w); free(b); free(z1); free(z2); free(d); free(dw1); free(dw2);
+        free(db1); free(db2); free(da1); free(da2);
+    }
+    printf("check: %d bad of 300 (isa %d)\n", bad, fd_isa);
+    return bad != 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *lib = getenv("FD_BLAS_LIB");
@@ -388,12 +435,14 @@ int main(int argc, char **argv)
     p_sasum = (sasum_fn)dlsym(h, "scipy_sasum_");
     p_saxpy = (saxpy_fn)dlsym(h, "scipy_saxpy_");
     if (!p_sgemm || !p_sasum || !p_saxpy) { fprintf(stderr, "symbols missing\n"); return 2; }
+    use_mk = getenv("FD_MK") && atoi(getenv("FD_MK"));
     if (getenv("FD_BLOCKS")) BLOCKS = atoi(getenv("FD_BLOCKS"));
     /* the hand loops' range: FD_BLAS_MIN_PARAMS / FD_BLAS_MIN_WORK (dense.pyx's rule) */
     if (getenv("FD_BLAS_MIN_PARAMS")) blas_min_params = atoi(getenv("FD_BLAS_MIN_PARAMS"));
     if (getenv("FD_BLAS_MIN_WORK")) blas_min_work = atoi(getenv("FD_BLAS_MIN_WORK"));
     fd_set_isa(getenv("FD_ISA") ? atoi(getenv("FD_ISA")) : -1);
     prof_set_isa(getenv("FD_ISA") ? atoi(getenv("FD_ISA")) : -1);
+    if (getenv("FD_CHECK")) return check_mk();
     srand(1);
     if (!strcmp(what, "digits") || !strcmp(what, "all")) {
         Net net = {.name = "digits 64-64-64-10 relu, softmax+sparse CE, Adam", .L = 3, .n = 32,

@@ -37,6 +37,17 @@ cdef extern from "fm_kernels.h" nogil:
     void fm_backward_d(const double* a, const double* w, const double* d, double* dw,
                        double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
                        Py_ssize_t n_out, int act_a, double alpha_a)
+    int FD_HAVE_MK, FD_MK_MAX_K
+    void mk_forward_f(const float* a, const float* w, const float* b, float* z,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act, float alpha)
+    void mk_forward_d(const double* a, const double* w, const double* b, double* z,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act, double alpha)
+    void mk_backward_f(const float* a, const float* w, const float* d, float* dw, float* db,
+                       float* da, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act_a,
+                       float alpha_a, int a_rows)
+    void mk_backward_d(const double* a, const double* w, const double* d, double* dw,
+                       double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
+                       Py_ssize_t n_out, int act_a, double alpha_a, int a_rows)
     void fm_bias_act_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t n_out, int act,
                        float alpha)
     void fm_bias_act_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t n_out, int act,
@@ -123,14 +134,28 @@ cdef enum:
     MODE_AUTO = 0
     MODE_ALWAYS = 1
     MODE_NEVER = 2
+    MODE_MICRO = 3
+    PATH_HAND = 0
+    PATH_MICRO = 1
+    PATH_BLAS = 2
+
+# Layers that the rule above sends to BLAS run fm_gemm.h's register-blocked products
+# instead (bias and activation, or the activation's derivative, in their epilogue; db
+# beside dW) while they beat OpenBLAS's calls on these shapes (bench/fm_profile.c):
+# with AVX-512, both widths at most MK_MAX_K (their tails live on the stack) and at most
+# MK_MAX_WORK multiply-adds per product.
+cdef Py_ssize_t MK_MAX_WORK = 1 << 22
 
 cdef int blas_mode = MODE_AUTO
-_BLAS_MODES = {"auto": MODE_AUTO, "always": MODE_ALWAYS, "never": MODE_NEVER}
+_BLAS_MODES = {"auto": MODE_AUTO, "always": MODE_ALWAYS, "never": MODE_NEVER,
+               "micro": MODE_MICRO}
 
 
 def set_blas_mode(mode):
-    """"auto" (the measured rule), "always" or "never" send layer products to BLAS; for
-    benchmarks and tests. Returns the previous mode. Not thread-safe: set it before use."""
+    """"auto" (the measured rule), "always" or "never" send layer products to BLAS;
+    "micro" sends every product the register-blocked kernels can take (both widths at most
+    512) to them, the rest to BLAS. For benchmarks and tests. Returns the previous mode.
+    Not thread-safe: set it before use."""
     global blas_mode
     if mode not in _BLAS_MODES:
         raise ValueError(f"mode must be one of {list(_BLAS_MODES)}, got {mode!r}")
@@ -139,13 +164,44 @@ def set_blas_mode(mode):
     return previous
 
 
+def set_micro_max_work(Py_ssize_t work):
+    """Set the most multiply-adds per product that "auto" sends to the register-blocked
+    kernels (0: none, the rule before them); returns the previous value. For benchmarks
+    and tests; not thread-safe."""
+    global MK_MAX_WORK
+    previous = MK_MAX_WORK
+    MK_MAX_WORK = max(0, work)
+    return previous
+
+
+def layer_path(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out):
+    """Which kernels the products of an n-sample batch with an n_in × n_out layer run now:
+    "hand" (fm_template.h's loops), "micro" (fm_gemm.h's) or "blas"."""
+    return ("hand", "micro", "blas")[_path(n, n_in, n_out)]
+
+
+cdef inline bint mk_fits(Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    return FD_HAVE_MK != 0 and n_in <= FD_MK_MAX_K and n_out <= FD_MK_MAX_K
+
+
+cdef int _path(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    if blas_mode == MODE_NEVER:
+        return PATH_HAND
+    if blas_mode == MODE_ALWAYS:
+        return PATH_BLAS
+    if blas_mode == MODE_MICRO:
+        return PATH_MICRO if n > 1 and mk_fits(n_in, n_out) else PATH_BLAS
+    if n == 1 or (n_in * n_out < BLAS_MIN_PARAMS and n * n_in * n_out < BLAS_MIN_WORK):
+        return PATH_HAND
+    if (fd_isa == FD_ISA_AVX512 and mk_fits(n_in, n_out) and MK_MAX_WORK > 0
+            and n * n_in * n_out <= MK_MAX_WORK):
+        return PATH_MICRO
+    return PATH_BLAS
+
+
 cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     """Whether the product of an n-sample batch with an n_in × n_out layer goes to BLAS."""
-    if blas_mode != MODE_AUTO:
-        return blas_mode == MODE_ALWAYS
-    if n == 1:
-        return False
-    return n_in * n_out >= BLAS_MIN_PARAMS or n * n_in * n_out >= BLAS_MIN_WORK
+    return _path(n, n_in, n_out) == PATH_BLAS
 
 
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
@@ -159,7 +215,13 @@ cdef void dense_forward(const floating* a, const floating* w, const floating* b,
     BLAS path reads through its transposition flag; the caller sets it only where
     use_blas(n, n_in, n_out) holds or n == 1 (where both layouts are the same memory).
     """
-    if use_blas(n, n_in, n_out):
+    cdef int path = _path(n, n_in, n_out)
+    if path == PATH_MICRO and not a_rows:
+        if floating is float:
+            mk_forward_f(a, w, b, z, n, n_in, n_out, act, <float>alpha)
+        else:
+            mk_forward_d(a, w, b, z, n, n_in, n_out, act, alpha)
+    elif path != PATH_HAND or (a_rows and n > 1):
         if a_rows:
             gemm_rm(True, True, <int>n_out, <int>n, <int>n_in, 1, w, <int>n_out,
                     a, <int>n_in, 0, z, <int>n)
@@ -208,7 +270,14 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
     softmax: pass linear and apply it after). a_rows as in dense_forward (then no dA: A
     is the network's input).
     """
-    if not use_blas(n, n_in, n_out):
+    cdef int path = _path(n, n_in, n_out)
+    if path == PATH_MICRO:
+        if floating is float:
+            mk_backward_f(a, w, d, dw, db, da, n, n_in, n_out, act_a, <float>alpha_a, a_rows)
+        else:
+            mk_backward_d(a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a, a_rows)
+        return
+    if path == PATH_HAND and not (a_rows and n > 1):
         if floating is float:
             fm_backward_f(a, w, d, dw, db, da, n, n_in, n_out, act_a, <float>alpha_a)
         else:
@@ -540,3 +609,74 @@ def act_forward_checked(floating[::1] z not None, activation):
     act, alpha = _act_code(False, activation)
     if z.shape[0]:
         act_forward(&z[0], z.shape[0], act, alpha)
+
+
+# ---------------------------------------------------------------- the GEMM floor
+
+cdef void _floor_gemms(floating** bufs, const Py_ssize_t* sizes, int n_layers, Py_ssize_t n,
+                       Py_ssize_t reps) noexcept nogil:
+    """reps × the matrix products of one training update through BLAS (see gemm_floor)."""
+    cdef Py_ssize_t r
+    cdef int l, n_in, n_out, nn = <int>n
+    cdef floating** p
+    for r in range(reps):
+        for l in range(n_layers):
+            n_in = <int>sizes[l]
+            n_out = <int>sizes[l + 1]
+            p = bufs + 6 * l      # A, W, Z, D, dW, dA
+            gemm_rm(True, False, n_out, nn, n_in, 1, p[1], n_out, p[0], nn, 0, p[2], nn)
+            gemm_rm(False, True, n_in, n_out, nn, 1, p[0], nn, p[3], nn, 0, p[4], n_out)
+            if l > 0:
+                gemm_rm(False, False, n_in, nn, n_out, 1, p[1], n_out, p[3], nn, 0, p[5], nn)
+
+
+cdef double _floor_run(size_t[::1] av, Py_ssize_t[::1] sz, int L, Py_ssize_t batch,
+                       Py_ssize_t count, bint f32):
+    import time
+    t0 = time.perf_counter()
+    with nogil:
+        if f32:
+            _floor_gemms(<float**>&av[0], &sz[0], L, batch, count)
+        else:
+            _floor_gemms(<double**>&av[0], &sz[0], L, batch, count)
+    return time.perf_counter() - t0
+
+
+def gemm_floor(sizes, Py_ssize_t batch, dtype=np.float32, double block_seconds=0.002,
+               int blocks=7):
+    """Median seconds of the matrix products of one training update of a dense network of
+    widths `sizes` at batch size `batch`, through the BLAS the kernels call (SciPy's), on
+    the shapes and feature-major layouts of the BLAS path: per layer the forward
+    Z = Wᵀ·A (n_out × n), dW = A·Dᵀ and, past the first layer, dA = W·D. The floor a
+    fit's update time is measured against (issue 12); the products alone, without bias,
+    activation, head, gather or update. Each of `blocks` timed blocks repeats the update's
+    products for about block_seconds."""
+    sizes = [int(s) for s in sizes]
+    cdef int L = len(sizes) - 1, l
+    if L < 1 or batch < 1 or min(sizes) < 1:
+        raise ValueError("need at least one layer, positive widths and batch")
+    rng = np.random.default_rng(0)
+    keep = []
+    cdef Py_ssize_t[::1] sz = np.asarray(sizes, dtype=np.intp)
+    cdef Py_ssize_t reps = 1, b
+    addr = np.zeros(6 * L, dtype=np.uintp)
+    for l in range(L):
+        shapes = [(sizes[l], batch), (sizes[l], sizes[l + 1]), (sizes[l + 1], batch),
+                  (sizes[l + 1], batch), (sizes[l], sizes[l + 1]), (sizes[l], batch)]
+        for q, shape in enumerate(shapes):
+            arr = (rng.random(shape) - 0.5).astype(dtype)
+            keep.append(arr)
+            addr[6 * l + q] = arr.ctypes.data
+    cdef size_t[::1] av = addr
+    f32 = np.dtype(dtype) == np.float32
+    if not f32 and np.dtype(dtype) != np.float64:
+        raise ValueError("dtype must be float32 or float64")
+
+    while True:                     # calibrate (also warms BLAS)
+        t = _floor_run(av, sz, L, batch, reps, f32)
+        if t >= block_seconds / 4 or reps >= 1 << 24:
+            break
+        reps *= 4
+    reps = max(1, int(reps * block_seconds / max(t, 1e-9)))
+    times = sorted(_floor_run(av, sz, L, batch, reps, f32) / reps for b in range(blocks))
+    return times[len(times) // 2]

@@ -29,6 +29,10 @@
 #define FD_WIDTHS_5_8(X) X(5) X(6) X(7) X(8)
 #define FD_WIDTHS_9_16(X) X(9) X(10) X(11) X(12) X(13) X(14) X(15) X(16)
 #define FD_WIDTHS_5_16(X) FD_WIDTHS_5_8(X) FD_WIDTHS_9_16(X)
+/* fm_gemm.h's register-blocked products exist (they need the vector extensions); the
+ * longest sum they take (their padded tails live on the stack). */
+#define FD_HAVE_MK FD_VECTOR_EXT
+#define FD_MK_MAX_K 512
 #ifndef FD_OUTER_MIN_OUT
 #define FD_OUTER_MIN_OUT 5
 #endif

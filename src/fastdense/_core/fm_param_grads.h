@@ -151,10 +151,10 @@ WG_OUTER(WG_BYTES)(const T *restrict a, const T *restrict d, T *restrict dw, T *
     }
 }
 
-/* dst[j·count + r] = src[rows[r]·width + j] (rows NULL: row r) for r < count, j < width
- * ≤ WG_LANES: rows of the row-major src (src_rows × width) gathered into the columns of
- * the feature-major dst (width × count). WG_LANES rows at a time are loaded one vector
- * each, transposed in registers, and stored one vector per feature. */
+/* dst[j·count + r] = src[rows[r]·width + j] (rows NULL: row r) for r < count, j < width:
+ * rows of the row-major src (src_rows × width) gathered into the columns of the
+ * feature-major dst (width × count). WG_LANES rows × WG_LANES features at a time are
+ * loaded one vector a row, transposed in registers, and stored one vector a feature. */
 #define WG_GATHER_(b) FD(fm_gather_t_##b)
 #define WG_GATHER(b) WG_GATHER_(b)
 
@@ -167,21 +167,23 @@ WG_GATHER(WG_BYTES)(T *restrict dst, const T *restrict src, const ptrdiff_t *res
     WG_VT v[WG_LANES];
     T buf[WG_LANES];
     ptrdiff_t r0 = 0, q, s;
-    for (; r0 + WG_LANES <= count; r0 += WG_LANES) {
-        for (s = 0; s < WG_LANES; s++) {
-            const ptrdiff_t o = (rows ? rows[r0 + s] : r0 + s) * width;
-            if (o <= last) {
-                memcpy(&v[s], src + o, sizeof(WG_VT));  /* lanes past width: ignored */
-            } else {
-                for (q = 0; q < WG_LANES; q++)
-                    buf[q] = q < width ? src[o + q] : (T)0;
-                memcpy(&v[s], buf, sizeof(WG_VT));
+    for (; r0 + WG_LANES <= count; r0 += WG_LANES)
+        for (ptrdiff_t f0 = 0; f0 < width; f0 += WG_LANES) {
+            const ptrdiff_t nf = width - f0 < WG_LANES ? width - f0 : WG_LANES;
+            for (s = 0; s < WG_LANES; s++) {
+                const ptrdiff_t o = (rows ? rows[r0 + s] : r0 + s) * width + f0;
+                if (o <= last) {
+                    memcpy(&v[s], src + o, sizeof(WG_VT));  /* lanes past nf: ignored */
+                } else {
+                    for (q = 0; q < WG_LANES; q++)
+                        buf[q] = q < nf ? src[o + q] : (T)0;
+                    memcpy(&v[s], buf, sizeof(WG_VT));
+                }
             }
+            WG_TRANS(v);                        /* v[j]: feature f0 + j of these rows */
+            for (q = 0; q < WG_LANES; q++)
+                if (q < nf) memcpy(dst + (f0 + q) * count + r0, &v[q], sizeof(WG_VT));
         }
-        WG_TRANS(v);                            /* v[j]: feature j of these rows */
-        for (q = 0; q < WG_LANES; q++)
-            if (q < width) memcpy(dst + q * count + r0, &v[q], sizeof(WG_VT));
-    }
     for (; r0 < count; r0++) {
         const T *restrict row = src + (rows ? rows[r0] : r0) * width;
         for (q = 0; q < width; q++) dst[q * count + r0] = row[q];

@@ -377,6 +377,90 @@ FD(fm_param_grads_plain)(const T *restrict a, const T *restrict d, T *restrict d
 }
 #endif
 
+#if FD_VECTOR_EXT
+#define MK_BYTES 16
+#define MK_VT VT16
+#define MK_TRANS TRANS16
+#include "fm_gemm.h"
+#undef MK_BYTES
+#undef MK_VT
+#undef MK_TRANS
+#define MK_BYTES 32
+#define MK_VT VT32
+#define MK_TRANS TRANS32
+#include "fm_gemm.h"
+#undef MK_BYTES
+#undef MK_VT
+#undef MK_TRANS
+#define MK_BYTES 64
+#define MK_VT VT64
+#define MK_TRANS TRANS64
+#include "fm_gemm.h"
+#undef MK_BYTES
+#undef MK_VT
+#undef MK_TRANS
+
+/* The register-blocked products of fm_gemm.h for one layer (the caller keeps n_in and
+ * n_out ≤ FD_MK_MAX_K): Z = act(Wᵀ·A + b); dA = (W·D) ⊙ f'(A); dW = A·Dᵀ with db = D·1
+ * (A sample-major when a_rows). vbytes: the instruction set's vector width. */
+FD_INLINE void
+FD(mk_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
+                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act,
+                    T alpha, int vbytes)
+{
+    if (vbytes == 64)
+        FD(mk_run_64)(w, 1, n_out, a, n, n_in, z, n, n_out, n, MK_EPI_FWD, 0, b, act, alpha,
+                      NULL, 0, 0);
+    else if (vbytes == 32)
+        FD(mk_run_32)(w, 1, n_out, a, n, n_in, z, n, n_out, n, MK_EPI_FWD, 0, b, act, alpha,
+                      NULL, 0, 0);
+    else
+        FD(mk_run_16)(w, 1, n_out, a, n, n_in, z, n, n_out, n, MK_EPI_FWD, 0, b, act, alpha,
+                      NULL, 0, 0);
+}
+
+FD_INLINE void
+FD(mk_backward_body)(const T *restrict a, const T *restrict w, const T *restrict d,
+                     T *restrict dw, T *restrict db, T *restrict da, ptrdiff_t n,
+                     ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int a_rows,
+                     int vbytes)
+{
+    if (vbytes == 64) FD(mk_dw_64)(a, d, dw, db, n, n_in, n_out, a_rows);
+    else if (vbytes == 32) FD(mk_dw_32)(a, d, dw, db, n, n_in, n_out, a_rows);
+    else FD(mk_dw_16)(a, d, dw, db, n, n_in, n_out, a_rows);
+    if (!da) return;
+    if (vbytes == 64)
+        FD(mk_run_64)(w, n_out, 1, d, n, n_out, da, n, n_in, n, MK_EPI_DGRAD, 0, NULL, act_a,
+                      alpha_a, a, n, 0);
+    else if (vbytes == 32)
+        FD(mk_run_32)(w, n_out, 1, d, n, n_out, da, n, n_in, n, MK_EPI_DGRAD, 0, NULL, act_a,
+                      alpha_a, a, n, 0);
+    else
+        FD(mk_run_16)(w, n_out, 1, d, n, n_out, da, n, n_in, n, MK_EPI_DGRAD, 0, NULL, act_a,
+                      alpha_a, a, n, 0);
+}
+#else
+/* Without GCC's vector extensions: the products go to BLAS (FD_HAVE_MK is 0). */
+FD_INLINE void
+FD(mk_forward_body)(const T *restrict a, const T *restrict w, const T *restrict b,
+                    T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act,
+                    T alpha, int vbytes)
+{
+    (void)vbytes;
+    FD(fm_forward_body)(a, w, b, z, n, n_in, n_out, act, alpha);
+}
+
+FD_INLINE void
+FD(mk_backward_body)(const T *restrict a, const T *restrict w, const T *restrict d,
+                     T *restrict dw, T *restrict db, T *restrict da, ptrdiff_t n,
+                     ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int a_rows,
+                     int vbytes)
+{
+    (void)a; (void)w; (void)d; (void)dw; (void)db; (void)da; (void)n; (void)n_in;
+    (void)n_out; (void)act_a; (void)alpha_a; (void)a_rows; (void)vbytes;
+}
+#endif
+
 /* D ← D ⊙ [A > 0] elementwise (A a ReLU's output, so A > 0 exactly where it passed). */
 FD_INLINE void
 FD(relu_mask_body)(T *restrict d, const T *restrict a, ptrdiff_t size)
@@ -586,6 +670,25 @@ FD_DISPATCHED_VB(fm_backward, FD_BWD_PARAMS, FD_BWD_CALL, FD_BWD_ARGS)
 #undef FD_BWD_ARGS
 #undef FD_BWD_CALL
 
+#define FD_MKF_PARAMS (const T *restrict a, const T *restrict w, const T *restrict b,      \
+                       T *restrict z, ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act, \
+                       T alpha)
+#define FD_MKF_ARGS(vb) (a, w, b, z, n, n_in, n_out, act, alpha, vb)
+#define FD_MKF_CALL (a, w, b, z, n, n_in, n_out, act, alpha)
+FD_DISPATCHED_VB(mk_forward, FD_MKF_PARAMS, FD_MKF_CALL, FD_MKF_ARGS)
+#undef FD_MKF_PARAMS
+#undef FD_MKF_ARGS
+#undef FD_MKF_CALL
+#define FD_MKB_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \
+                       T *restrict dw, T *restrict db, T *restrict da, ptrdiff_t n,       \
+                       ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int a_rows)
+#define FD_MKB_ARGS(vb) (a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a, a_rows, vb)
+#define FD_MKB_CALL (a, w, d, dw, db, da, n, n_in, n_out, act_a, alpha_a, a_rows)
+FD_DISPATCHED_VB(mk_backward, FD_MKB_PARAMS, FD_MKB_CALL, FD_MKB_ARGS)
+#undef FD_MKB_PARAMS
+#undef FD_MKB_ARGS
+#undef FD_MKB_CALL
+
 /* dst (width × count, feature-major) = the rows `rows` (NULL: 0 … count − 1) of the
  * row-major src (src_rows × width): the shuffled batch's inputs, or predict's chunk. */
 FD_INLINE void
@@ -593,7 +696,7 @@ FD(gather_t_body)(T *restrict dst, const T *restrict src, const ptrdiff_t *restr
                   ptrdiff_t count, ptrdiff_t width, ptrdiff_t src_rows, int vbytes)
 {
 #if FD_VECTOR_EXT
-    if (width > 1 && width * (ptrdiff_t)sizeof(T) <= vbytes) {
+    if (width > 1 && (width * (ptrdiff_t)sizeof(T) <= vbytes || count >= vbytes / (ptrdiff_t)sizeof(T))) {
         if (vbytes == 64) FD(fm_gather_t_64)(dst, src, rows, count, width, src_rows);
         else if (vbytes == 32) FD(fm_gather_t_32)(dst, src, rows, count, width, src_rows);
         else FD(fm_gather_t_16)(dst, src, rows, count, width, src_rows);

@@ -85,10 +85,12 @@ def format_peer_ratios(results: dict, peers: list[str]) -> str:
 
 def format_sweep(sweep: dict) -> str:
     head = ["axis", "width", "batch", "updates", "fastdense µs", "reference µs", "ratio",
-            "pair ratios"]
+            "pair ratios", "GEMM floor µs", "fastdense/floor"]
     rows = [[p["axis"], p["width"], p["batch"], p["updates"], _fmt(p["fastdense_us"]),
              _fmt(p["reference_us"]), f"{p['ratio']:.2f}×",
-             f"{min(p['ratio_pairs']):.2f}–{max(p['ratio_pairs']):.2f}"]
+             f"{min(p['ratio_pairs']):.2f}–{max(p['ratio_pairs']):.2f}",
+             _fmt(p["floor_us"]) if "floor_us" in p else "–",
+             f"{p['over_floor']:.2f}" if "over_floor" in p else "–"]
             for p in sweep["points"]]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
     out = ["  ".join(str(h).rjust(w) for h, w in zip(head, widths))]

@@ -1,11 +1,15 @@
 """The width / batch-size sweep (``--sweep``): fit time per update, fastdense against the
-reference, on a 10-w-w-1 network."""
+reference, on a 10-w-w-1 network, beside the update's GEMM floor: the time of its matrix
+products alone through the BLAS fastdense calls, measured in the same run
+(``fastdense._core.dense.gemm_floor``)."""
 from __future__ import annotations
 
 import math
 import time
 
 import numpy as np
+
+from fastdense._core import dense as _dense
 
 from .harness import SYSTEMS, _timed, summarise, time_in_turn
 from .workloads import fit_case
@@ -54,7 +58,10 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
         epochs = max(-(-min_updates // per_epoch), 1,
                      min(10_000, round(target_seconds / probe_ref)))
         cases = {s: fit_case(s, sizes, X, y, epochs, batch) for s in SYSTEMS}
+        # the GEMM floor, before and after the pairs: each a median of 7 blocks
+        floors = [_dense.gemm_floor(sizes, batch)]
         raw, _ = time_in_turn(cases, pairs, warm=False, settle=settle)
+        floors.append(_dense.gemm_floor(sizes, batch))
         count = cases["fastdense"].count
         systems = summarise(raw, count, 1e6)
         point = {"axis": axis, "width": width, "batch": batch, "n_samples": n,
@@ -63,12 +70,18 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
                  "reference_us": systems["reference"]["median"],
                  "ratio": systems["fastdense"]["ratio"],
                  "ratio_pairs": systems["fastdense"]["ratio_pairs"],
+                 "floor_us": float(np.median(floors)) * 1e6,
+                 "floor_samples_us": [f * 1e6 for f in floors],
                  "raw_seconds": {s: raw[s] for s in SYSTEMS}}
+        point["over_floor"] = point["fastdense_us"] / point["floor_us"]
         points.append(point)
         log(f"  {axis:>5} w={width:<5} batch={batch:<5} {count:>6} updates  "
-            f"ratio {point['ratio']:.2f}")
+            f"ratio {point['ratio']:.2f}  fastdense/floor {point['over_floor']:.2f}")
     return {"network": f"{SWEEP_INPUT}-w-w-1, ReLU, ReLU, linear; MSE; SGD lr 0.01; float32",
             "data": f"X n×10, y n×1 uniform[0,1); n = max({min_samples}, 4·batch); shuffled",
-            "unit": "µs per update", "pairs": pairs, "target_seconds": target_seconds,
+            "unit": "µs per update", "pairs": pairs,
+            "floor": "the update's matrix products alone (per layer Z = Wᵀ·A, dW = A·Dᵀ and, "
+                     "past the first layer, dA = W·D) through SciPy's BLAS, feature-major, "
+                     "float32; median of two 7-block medians taken before and after the pairs", "target_seconds": target_seconds,
             "widths_at_batch": 32, "batches_at_width": 128,
             "wall_seconds": round(time.perf_counter() - started, 1), "points": points}

@@ -150,8 +150,10 @@ MK_DW(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db, 
     ptrdiff_t kc = (MK_DW_BUF / ldb) / MK_L * MK_L;       /* samples a chunk */
     MK_VT rowv[MK_L];
     if (kc > 4 * MK_L) kc = 4 * MK_L;
-    /* db: straightforward sums along the batch (fixed order, vectorised) */
-    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = FD(fd_sum)(d + j * n, n);
+    /* db: the transposed rows (one vector of outputs per sample) added up, sample after
+     * sample: the same order on every instruction set */
+    T dbs[FD_MK_MAX_K + 64];
+    for (ptrdiff_t j = 0; j < ldb; j++) dbs[j] = 0;
     for (ptrdiff_t i0 = 0; i0 < n; i0 += kc) {
         const ptrdiff_t kk = n - i0 < kc ? n - i0 : kc;
         for (ptrdiff_t j0 = 0; j0 < ldb; j0 += MK_L)
@@ -168,8 +170,13 @@ MK_DW(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db, 
                     }
                 }
                 MK_TRANS(rowv);             /* rowv[u]: sample i0 + s0 + u, its outputs */
-                for (ptrdiff_t u = 0; u < cnt; u++)
+                MK_VT acc;
+                memcpy(&acc, dbs + j0, sizeof(MK_VT));
+                for (ptrdiff_t u = 0; u < cnt; u++) {
                     memcpy(tb + (s0 + u) * ldb + j0, &rowv[u], sizeof(MK_VT));
+                    acc += rowv[u];
+                }
+                memcpy(dbs + j0, &acc, sizeof(MK_VT));
             }
         if (a_rows)
             MK_RUN(a + i0 * n_in, 1, n_in, tb, ldb, kk, dw, n_out, n_in, n_out, MK_EPI_STORE,
@@ -178,6 +185,7 @@ MK_DW(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db, 
             MK_RUN(a + i0, n, 1, tb, ldb, kk, dw, n_out, n_in, n_out, MK_EPI_STORE, i0 > 0,
                    NULL, 0, 0, NULL, 0, 1);
     }
+    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = dbs[j];
 }
 
 #undef MK_DW_BUF

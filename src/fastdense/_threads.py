@@ -1,8 +1,9 @@
-"""How many threads fastdense's kernels use: SciPy's OpenBLAS (the matrix products of wide
-layers). fastdense's own loops run on the calling thread: a second OpenMP thread for the
-optimizer updates was measured to make a `wide` fit 3–4× slower (its worker spins after
-each update and takes the core BLAS needs next; see _core/updates.pyx), so
-`fastdense._core.updates.set_num_threads` stays an explicit opt-in for standalone updates.
+"""How many threads fastdense's kernels use: SciPy's OpenBLAS for the matrix products of
+wide layers, and fastdense's own pool for the optimizer updates of large buffers
+(fastdense._core.updates, fd_pool.h). The two take turns: an update runs between two
+GEMMs, and the pool's workers sleep in the kernel as soon as it is done, so they never
+hold a core the BLAS threads need (libgomp's spinning OpenMP workers did: see
+_core/updates.pyx). So set_num_threads(n) gives n threads to each.
 
 SciPy ships its own OpenBLAS; its thread count is set through the library's exported
 functions, found among the shared objects this process has loaded (no dependency on
@@ -56,16 +57,18 @@ def _blas_functions():
 
 
 def set_num_threads(n: int) -> None:
-    """Use n threads (n ≥ 1) for BLAS products. fastdense's own loops stay on the calling
-    thread, so own threads × BLAS threads never exceed n."""
+    """Use n threads (n ≥ 1) for BLAS products and for the optimizer updates of large
+    buffers (1: both serial on the calling thread); the two take turns."""
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"the number of threads must be an integer, got {n!r}")
     if n < 1:
         raise ValueError(f"the number of threads must be at least 1, got {n}")
     global _requested
+    from ._core import updates
     blas = _blas_functions()
     if blas is not None:
         blas[1](n)
+    updates.set_num_threads(n)
     _requested = n
 
 

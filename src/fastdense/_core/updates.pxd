@@ -17,10 +17,11 @@
 #
 # Extensions of the scaffold's contract (keep train.pyx in step with them):
 #   * rule ids RULE_RMSPROP_CENTERED and RULE_ADAM_AMSGRAD;
-#   * a buffer of at least PARALLEL_MIN values may be split over OpenMP threads: serial by
-#     default, `updates.set_num_threads(2)` opts in (measured in bench/optimizers.py); a
-#     smaller buffer always runs on the calling thread, so small models never pay thread
-#     start-up;
+#   * a buffer of at least PARALLEL_MIN values is split over the threads of fd_pool.h
+#     (every core by default; `updates.set_num_threads(1)` forces serial), in CHUNK-value
+#     pieces, with the same per-value arithmetic and so the same bits as one thread; a
+#     smaller buffer always runs on the calling thread, where waking a worker would cost
+#     more than the second core wins;
 #   * `step_config_init(&cfg)` zeroes a StepConfig (every option off), so a field added
 #     later can never hold garbage in a caller that does not know it yet.
 #

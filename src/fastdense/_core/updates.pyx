@@ -15,21 +15,20 @@ and AVX-512 and chosen at run time (`set_isa`); this module drives them: rule ch
 clipnorm passes, threads, and the checks that make the unchecked cores safe.
 """
 from cython cimport floating
-from cython.parallel cimport prange
 from fastdense._core.blas cimport axpy
 from libc.math cimport sqrt, pow, INFINITY
+import operator
+
 import numpy as np
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int fd_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int fd_max_threads(void) { return 1; }
-    #endif
-    """
-    int fd_max_threads() noexcept nogil
+cdef extern from "fd_pool.h" nogil:
+    ctypedef void (*fd_pool_fn)(void* arg, Py_ssize_t chunk) noexcept nogil
+    int FD_POOL_MAX_THREADS
+    int fd_pool_supported()
+    int fd_pool_cpu_count()
+    int fd_pool_run(int nthreads, Py_ssize_t nchunks, fd_pool_fn fn, void* arg)
+    int fd_pool_workers()
+    long long fd_pool_jobs()
 
 # The rule ids of updates.pxd, for Python callers (cdef enums are not visible there).
 RULES = {
@@ -38,6 +37,7 @@ RULES = {
     "adam": RULE_ADAM, "adam_amsgrad": RULE_ADAM_AMSGRAD, "adagrad": RULE_ADAGRAD,
 }
 PARALLEL_MIN_VALUES = PARALLEL_MIN
+CHUNK_VALUES = CHUNK
 
 # Plain SGD over at least this many values goes to BLAS's axpy (OpenBLAS threads it):
 # 669 k floats in 28 µs against 54 µs for the single-thread loop.
@@ -45,31 +45,49 @@ cdef enum:
     AXPY_MIN = 1 << 16
 
 
-# Threads for updates of at least PARALLEL_MIN values. Serial by default. On the 2-core
-# machines this targets, with the dispatched AVX2/AVX-512 loops (one thread streams
-# 60-66 GB/s), a second thread made a lone 10 M-value update 1.0-1.8x faster with the
-# other core idle (Adam; SGD-momentum and RMSprop 1.04-1.14x), 2.3-3x slower with
-# another process on the other core (bench/optimizers.py --threads 1 2), and the `wide`
-# fit with Adam 3.4-4.4x slower (2.3-3.0 -> 10.2-10.3 ms per update) even on an
-# otherwise idle machine (bench/optimizers.py --fit): libgomp's worker spins after each
-# update and takes the second core from the BLAS threads of the next GEMM. With
-# OMP_WAIT_POLICY=passive the fit runs as fast on 2 threads as on 1 (2.95 ms), so there
-# is nothing to win there either. Hence an opt-in.
-cdef int _num_threads = 1
+# Threads for updates of at least PARALLEL_MIN values: by default every core this process
+# may use (at most FD_POOL_MAX_THREADS), 1 where fd_pool.h has no threads (MSVC). The
+# pool's workers sleep in the kernel between updates, so in a fit they never hold a core
+# while the BLAS threads of the next GEMM run (libgomp's spinning workers made the `wide`
+# fit with Adam 3.4-4.4x slower; that is why the OpenMP split of earlier versions was
+# off by default). Measured figures: README's benchmark section, bench/optimizers.py.
+cdef int _num_threads = fd_pool_cpu_count() if fd_pool_supported() else 1
+
+THREADS_SUPPORTED = bool(fd_pool_supported())
 
 
 def get_num_threads():
-    """The number of threads an update of at least PARALLEL_MIN values uses."""
+    """The number of threads (the calling one included) an update of at least
+    PARALLEL_MIN_VALUES values is split over."""
     return _num_threads
 
 
-def set_num_threads(int k):
-    """Use k threads for updates of at least PARALLEL_MIN values (capped at OpenMP's
-    maximum, 1 when built without OpenMP); smaller updates always run on one thread."""
+def set_num_threads(k):
+    """Split updates of at least PARALLEL_MIN_VALUES values over k threads (k ≥ 1; capped
+    at 64, and 1 where the build has no thread pool); 1 runs every update serially on
+    the calling thread. Smaller updates always run on the calling thread."""
     global _num_threads
+    try:
+        if isinstance(k, bool):
+            raise TypeError
+        k = operator.index(k)
+    except TypeError:
+        raise TypeError(f"the number of threads must be an integer, got {k!r}") from None
     if k < 1:
         raise ValueError(f"the number of threads must be at least 1, got {k}")
-    _num_threads = min(k, fd_max_threads())
+    _num_threads = min(k, FD_POOL_MAX_THREADS) if fd_pool_supported() else 1
+
+
+def pool_info():
+    """{'workers': worker threads created so far, 'jobs': updates (or pieces of a
+    clipnorm update) run on more than one thread since the module loaded}, for tests."""
+    return {"workers": fd_pool_workers(), "jobs": fd_pool_jobs()}
+
+
+def default_num_threads():
+    """The thread count updates use by default: the cores this process may run on (its
+    CPU affinity on Linux), at most 64; 1 without a thread pool."""
+    return fd_pool_cpu_count() if fd_pool_supported() else 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -284,14 +302,40 @@ cdef int threads_for(Py_ssize_t n) noexcept nogil:
     return _num_threads
 
 
+ctypedef struct RuleTask:
+    # rule_update over p[lo:hi] in pieces of `chunk` values: the job fd_pool_run hands out
+    const StepConfig* cfg
+    void* p
+    const void* g
+    void** state
+    Py_ssize_t lo, hi, chunk
+    double pre, post
+    bint is_double
+
+
+cdef void rule_chunk(void* arg, Py_ssize_t c) noexcept nogil:
+    """Piece c of a RuleTask (fd_pool_fn)."""
+    cdef RuleTask* t = <RuleTask*>arg
+    cdef Py_ssize_t a = t.lo + c * t.chunk
+    cdef Py_ssize_t b = a + t.chunk
+    if b > t.hi:
+        b = t.hi
+    if t.is_double:
+        rule_update(t.cfg, <double*>t.p, <const double*>t.g, <double**>t.state, a, b,
+                    t.pre, t.post)
+    else:
+        rule_update(t.cfg, <float*>t.p, <const float*>t.g, <float**>t.state, a, b,
+                    t.pre, t.post)
+
+
 cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
                    floating** state, Py_ssize_t lo, Py_ssize_t hi,
                    double pre, double post) noexcept nogil:
     """rule_update over p[lo:hi]: the values before p's first 64-byte boundary on their
-    own, the rest in CHUNK-sized pieces spread over the threads when large."""
+    own, the rest in CHUNK-sized pieces spread over the pool's threads when large."""
     cdef Py_ssize_t head = ((64 - <size_t>(p + lo) % 64) % 64) // sizeof(floating)
     cdef int nt
-    cdef Py_ssize_t c, a, b, nchunks
+    cdef RuleTask task
     # NumPy's large arrays start 16 bytes past a cache line, and p, g and the state
     # alike, so starting the vector loops at p's first cache line aligns every stream:
     # the AVX-512 loops lose ~10 % to loads split across cache lines otherwise.
@@ -302,16 +346,21 @@ cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
     if nt <= 1:
         rule_update(cfg, p, g, state, lo, hi, pre, post)
         return
-    # Many small chunks handed out on demand, not one half per thread: on a shared
-    # machine a thread that loses its core leaves its remaining chunks to the other
-    # instead of holding up the whole update. CHUNK is a whole number of cache lines.
-    nchunks = (hi - lo + CHUNK - 1) // CHUNK
-    for c in prange(nchunks, num_threads=nt, schedule="dynamic"):
-        a = lo + c * CHUNK
-        b = a + CHUNK
-        if b > hi:
-            b = hi
-        rule_update(cfg, p, g, state, a, b, pre, post)
+    # Many small pieces (whole cache lines, starting at p's first one) handed out on
+    # demand, not one half per thread: on a shared machine a thread that wakes late or
+    # loses its core leaves its remaining pieces to the other instead of holding up the
+    # whole update. The per-value arithmetic does not depend on the split.
+    task.cfg = cfg
+    task.p = p
+    task.g = g
+    task.state = <void**>state
+    task.lo = lo
+    task.hi = hi
+    task.chunk = CHUNK
+    task.pre = pre
+    task.post = post
+    task.is_double = floating is double
+    fd_pool_run(nt, (hi - lo + CHUNK - 1) // CHUNK, rule_chunk, &task)
 
 
 cdef double clipnorm_factor(double clipnorm, const floating* g,

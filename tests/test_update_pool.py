@@ -217,8 +217,12 @@ def test_set_num_threads_checks_its_argument():
         updates.set_num_threads(old)
 
 
-def _run_python(code):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+def _run_python(code, **env_vars):
+    """Run code in a fresh interpreter (this one's sys.path; OPENBLAS_NUM_THREADS and
+    OMP_NUM_THREADS unset unless given); returns its output's words."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
+    env.update(env_vars, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -237,6 +241,19 @@ def test_every_core_is_the_default_and_nothing_starts_before_a_large_update():
     expect = min(cores, 64) if updates.THREADS_SUPPORTED else 1
     assert default == reported == expect
     assert workers0 == workers_small == 0       # created lazily, by the first large update
+
+
+@needs_pool
+@pytest.mark.parametrize("env, cap", [({"OMP_NUM_THREADS": "1"}, 1),
+                                      ({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "8"}, 1),
+                                      ({"OMP_NUM_THREADS": "2"}, 2),
+                                      ({"OMP_NUM_THREADS": "junk"}, 64)])
+def test_the_default_follows_the_blas_thread_variables(env, cap):
+    """An MPI rank started with OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 updates serially."""
+    code = "from fastdense._core import updates as u; print(u.get_num_threads())"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else os.cpu_count()
+    assert _run_python(code, **env) == [str(min(cores, cap, 64))]
 
 
 @needs_pool

@@ -18,6 +18,7 @@ from cython cimport floating
 from fastdense._core.blas cimport axpy
 from libc.math cimport sqrt, pow, INFINITY
 import operator
+import os
 
 import numpy as np
 
@@ -46,14 +47,38 @@ cdef enum:
 
 
 # Threads for updates of at least PARALLEL_MIN values: by default every core this process
-# may use (at most FD_POOL_MAX_THREADS), 1 where fd_pool.h has no threads (MSVC). The
-# pool's workers sleep in the kernel between updates, so in a fit they never hold a core
-# while the BLAS threads of the next GEMM run (libgomp's spinning workers made the `wide`
-# fit with Adam 3.4-4.4x slower; that is why the OpenMP split of earlier versions was
-# off by default). Measured figures: README's benchmark section, bench/optimizers.py.
-cdef int _num_threads = fd_pool_cpu_count() if fd_pool_supported() else 1
-
+# may use (at most FD_POOL_MAX_THREADS), or fewer where OPENBLAS_NUM_THREADS or
+# OMP_NUM_THREADS says so (an MPI rank started with one BLAS thread gets one update
+# thread), and 1 where fd_pool.h has no threads (MSVC). The pool's workers sleep in the
+# kernel between updates, so in a fit they never hold a core while the BLAS threads of
+# the next GEMM run: libgomp's spinning workers made the `wide` fit with Adam 3.4-4.4x
+# slower, which is why the OpenMP split of earlier versions was off by default.
+# Measured figures: README's benchmark section and bench/optimizers.py.
 THREADS_SUPPORTED = bool(fd_pool_supported())
+
+
+def _env_threads():
+    """The first of OPENBLAS_NUM_THREADS, OMP_NUM_THREADS that is a positive integer
+    (OpenBLAS's own order), else None."""
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def default_num_threads():
+    """The thread count updates use by default: the cores this process may run on (its
+    CPU affinity on Linux, at most 64), capped by OPENBLAS_NUM_THREADS or OMP_NUM_THREADS
+    when set; 1 without a thread pool."""
+    if not fd_pool_supported():
+        return 1
+    cores = fd_pool_cpu_count()
+    env = _env_threads()
+    return cores if env is None else min(cores, env)
+
+
+cdef int _num_threads = default_num_threads()
 
 
 def get_num_threads():
@@ -82,12 +107,6 @@ def pool_info():
     """{'workers': worker threads created so far, 'jobs': updates (or pieces of a
     clipnorm update) run on more than one thread since the module loaded}, for tests."""
     return {"workers": fd_pool_workers(), "jobs": fd_pool_jobs()}
-
-
-def default_num_threads():
-    """The thread count updates use by default: the cores this process may run on (its
-    CPU affinity on Linux), at most 64; 1 without a thread pool."""
-    return fd_pool_cpu_count() if fd_pool_supported() else 1
 
 
 # ---------------------------------------------------------------------------------------

@@ -33,10 +33,10 @@ from inside the compiled training loop:
   ``initial_accumulator_value``), created on first call and then kept; a later call with
   another n or dtype raises ValueError (the model owns one optimizer);
 * ``iterations``: the number of updates applied so far; the caller advances it.
-* Updates run on the calling thread. ``fastdense._core.updates.set_num_threads(2)`` opts
-  in to splitting buffers of at least ``updates.PARALLEL_MIN_VALUES`` values over two
-  OpenMP threads (a gain only for a large standalone update with the second core idle;
-  inside ``fit`` it fights the BLAS threads: see ``_core/updates.pyx``).
+* Buffers of at least ``updates.PARALLEL_MIN_VALUES`` values are split over every core
+  by fastdense's own worker pool (``_core/fd_pool.h``; bitwise the serial result);
+  ``fd.set_num_threads(1)`` or ``updates.set_num_threads(1)`` keeps updates on the
+  calling thread.
 
 Standalone use: ``opt.apply(grads, params)`` (see ``Optimizer.apply``). State is plain
 arrays: ``opt.variables`` lists them live; ``get_state()`` / ``set_state()`` save and

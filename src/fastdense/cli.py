@@ -557,7 +557,7 @@ def _run_train(args, dist) -> int:
     widths = args.layers + [n_out]
     activations = [args.activation] * len(args.layers) + [head]
     model = fd.Sequential(
-        [fd.Dense(w, activation=a, **({"input_dim": X.shape[1]} if i == 0 else {}))
+        [fd.Dense(w, activation=a, input_dim=int(X.shape[1]) if i == 0 else None)
          for i, (w, a) in enumerate(zip(widths, activations))],
         dtype=args.dtype, seed=args.seed)
     rule = getattr(fd.optimizers, OPTIMIZERS[args.optimizer])

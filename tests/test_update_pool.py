@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -15,7 +14,7 @@ import pytest
 
 import fastdense as fd
 from fastdense._core import updates
-from conftest import make_model
+from test_threads import compiled, run_in_threads
 
 PM = updates.PARALLEL_MIN_VALUES
 CHUNK = updates.CHUNK_VALUES
@@ -283,26 +282,7 @@ def test_fastdense_set_num_threads_sets_the_update_threads_too():
 
 
 def _wide(seed):
-    model = make_model([784, 512, 512, 10], dtype="float32", seed=seed)   # 669,706 values
-    model.compile(optimizer=fd.optimizers.Adam(learning_rate=1e-3), loss="mse")
-    return model
-
-
-def _in_threads(*targets):
-    errors = []
-
-    def wrap(fn):
-        try:
-            fn()
-        except BaseException as exc:          # surfaced below
-            errors.append(exc)
-    ts = [threading.Thread(target=wrap, args=(t,)) for t in targets]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
-    if errors:
-        raise errors[0]
+    return compiled(seed, (784, 512, 512, 10))    # 669,706 values
 
 
 @needs_pool
@@ -313,7 +293,7 @@ def test_two_large_models_train_at_once_as_one_after_the_other(rng):
     y = rng.random((1024, 10), dtype=np.float32)
     with threads(2):
         parallel = [_wide(1), _wide(2)]
-        _in_threads(*(lambda m=m: m.fit(x, y, epochs=2, batch_size=128, verbose=0)
+        run_in_threads(*(lambda m=m: m.fit(x, y, epochs=2, batch_size=128, verbose=0)
                       for m in parallel))
         for seed, trained in zip((1, 2), parallel):
             alone = _wide(seed)
@@ -342,7 +322,7 @@ def test_many_threads_applying_large_updates_at_once_match_serial():
             train(i, serial)
     with threads(2):
         concurrent = {}
-        _in_threads(*(lambda i=i: train(i, concurrent) for i in range(4)))
+        run_in_threads(*(lambda i=i: train(i, concurrent) for i in range(4)))
     for i in range(4):
         np.testing.assert_array_equal(concurrent[i], serial[i])
 

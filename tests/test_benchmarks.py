@@ -118,6 +118,31 @@ def test_the_sweep_grid_has_every_width_at_batch_32_and_every_batch_at_width_128
     assert len(set((w, b) for _, w, b in points)) == len(points)
 
 
+def test_the_cross_grid_adds_every_width_at_every_batch_once():
+    points = bm.sweep_points((8, 128), (1, 32), cross_widths=(64, 128), cross_batches=(8, 32))
+    assert points == [("width", 8, 32), ("width", 128, 32), ("batch", 128, 1),
+                      ("cross", 64, 8), ("cross", 64, 32), ("cross", 128, 8)]
+
+
+@pytest.mark.parametrize("peer", ["torch", "jax"])
+def test_quick_sweep_times_a_peer_in_the_same_rounds(tmp_path, peer):
+    pytest.importorskip(peer)
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "sweep", "--sweep-widths", "8", "--sweep-batches", "1",
+             "--sweep-cross", "--sweep-cross-widths", "16", "--sweep-cross-batches", "4",
+             "--peers", peer, "--json", str(path), "--plot", "", "--sweep-plot", ""])
+    sweep = json.loads(path.read_text())["sweep"]
+    assert sweep["peers"] == [peer]
+    assert [(p["axis"], p["width"], p["batch"]) for p in sweep["points"]] == [
+        ("width", 8, 32), ("batch", 128, 1), ("cross", 16, 4)]
+    for p in sweep["points"]:
+        theirs, ours = p["raw_seconds"][peer], p["raw_seconds"]["fastdense"]
+        assert len(theirs) == len(ours) == 2
+        assert p[f"{peer}_over_fastdense"] == pytest.approx(
+            statistics.median(t / f for t, f in zip(theirs, ours)))
+        assert p[f"{peer}_us"] == pytest.approx(statistics.median(theirs) / p["updates"] * 1e6)
+
+
 def test_quick_sweep_records_each_point_with_its_pairs(tmp_path):
     # small widths only: the full grid's 2048-wide GEMMs are slow under the OPENBLAS_*
     # overrides some test machines set

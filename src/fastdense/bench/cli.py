@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .environment import load_average, openblas_env
 from .report import build_report, plot_results, plot_sweep, summary_messages, write_json
-from .sweep import SWEEP_BATCHES, SWEEP_WIDTHS, run_sweep
+from .sweep import CROSS_BATCHES, CROSS_WIDTHS, SWEEP_BATCHES, SWEEP_PEERS, SWEEP_WIDTHS, run_sweep
 from .workloads import FULL, PEERS, QUICK, WORKLOADS, peer_available, run_workload
 
 __all__ = ["main", "BLAS_ENV_OVERRIDES"]
@@ -52,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="hidden widths at batch 32 (default: %(default)s)")
     p.add_argument("--sweep-batches", type=_int_list, default=SWEEP_BATCHES, metavar="LIST",
                    help="batch sizes at width 128 (default: %(default)s)")
+    p.add_argument("--sweep-cross", action="store_true",
+                   help="the sweep also times the medium grid: every width of "
+                        f"{','.join(map(str, CROSS_WIDTHS))} at every batch of "
+                        f"{','.join(map(str, CROSS_BATCHES))} (implies --sweep; about 10 "
+                        "more minutes with the peers)")
+    p.add_argument("--sweep-cross-widths", type=_int_list, default=CROSS_WIDTHS,
+                   metavar="LIST", help="the grid's widths (default: %(default)s)")
+    p.add_argument("--sweep-cross-batches", type=_int_list, default=CROSS_BATCHES,
+                   metavar="LIST", help="the grid's batch sizes (default: %(default)s)")
     p.add_argument("--sweep-pairs", type=int, default=5,
                    help="rounds per sweep point (default %(default)s; at least 3)")
     p.add_argument("--sweep-plot", default="bench-sweep.png", metavar="PATH",
@@ -106,7 +115,7 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f"unknown workload(s) {unknown}: choose among "
                          f"{', '.join(WORKLOADS)}, sweep")
-    do_sweep = args.sweep or "sweep" in selected
+    do_sweep = args.sweep or args.sweep_cross or "sweep" in selected
     selected = [s for s in WORKLOADS if s in selected]
     pairs = args.pairs if args.pairs is not None else (2 if args.quick else 7)
     if pairs < 1 or args.sweep_pairs < 1:
@@ -157,11 +166,20 @@ def main(argv=None) -> int:
         results[wid] = run_workload(wid, size, pairs, peers, log, settle)
     sweep = None
     if do_sweep:
-        log("sweep: fit on 10-w-w-1, fastdense vs reference")
+        sweep_peers = [p for p in peers if p in SWEEP_PEERS]
+        log("sweep: fit on 10-w-w-1, fastdense vs reference"
+            + (f" beside {', '.join(sweep_peers)}" if sweep_peers else ""))
+        sweep_errors: dict = {}
+        cross = args.sweep_cross
         sweep = run_sweep(2 if args.quick else max(3, args.sweep_pairs),
                           0.01 if args.quick else 0.3, log, settle,
                           64 if args.quick else 1024, args.sweep_widths,
-                          args.sweep_batches, 1 if args.quick else 64)
+                          args.sweep_batches, 1 if args.quick else 64, peers=sweep_peers,
+                          cross_widths=args.sweep_cross_widths if cross else (),
+                          cross_batches=args.sweep_cross_batches if cross else (),
+                          errors=sweep_errors)
+        if sweep_errors:
+            sweep["peer_errors"] = sweep_errors
 
     shown = ["fastdense", "reference"] + [p for p in peers
                                           if any(p in r.get("systems", {})

@@ -84,14 +84,24 @@ def format_peer_ratios(results: dict, peers: list[str]) -> str:
 
 
 def format_sweep(sweep: dict) -> str:
+    peers = sweep.get("peers", [])
     head = ["axis", "width", "batch", "updates", "fastdense µs", "reference µs", "ratio",
             "pair ratios", "GEMM floor µs", "fastdense/floor"]
-    rows = [[p["axis"], p["width"], p["batch"], p["updates"], _fmt(p["fastdense_us"]),
-             _fmt(p["reference_us"]), f"{p['ratio']:.2f}×",
-             f"{min(p['ratio_pairs']):.2f}–{max(p['ratio_pairs']):.2f}",
-             _fmt(p["floor_us"]) if "floor_us" in p else "–",
-             f"{p['over_floor']:.2f}" if "over_floor" in p else "–"]
-            for p in sweep["points"]]
+    for peer in peers:
+        head += [f"{peer} µs", f"{peer}/fastdense"]
+    rows = []
+    for p in sweep["points"]:
+        row = [p["axis"], p["width"], p["batch"], p["updates"], _fmt(p["fastdense_us"]),
+               _fmt(p["reference_us"]), f"{p['ratio']:.2f}×",
+               f"{min(p['ratio_pairs']):.2f}–{max(p['ratio_pairs']):.2f}",
+               _fmt(p["floor_us"]) if "floor_us" in p else "–",
+               f"{p['over_floor']:.2f}" if "over_floor" in p else "–"]
+        for peer in peers:
+            if f"{peer}_us" in p:
+                row += [_fmt(p[f"{peer}_us"]), f"{p[f'{peer}_over_fastdense']:.2f}×"]
+            else:
+                row += ["–", "–"]
+        rows.append(row)
     widths = [max(len(str(c)) for c in col) for col in zip(head, *rows)]
     out = ["  ".join(str(h).rjust(w) for h, w in zip(head, widths))]
     out.append("-" * len(out[0]))
@@ -122,12 +132,18 @@ def summary_messages(results: dict, sweep: dict | None, shown: list[str], pairs:
     if sweep is not None:
         out.append("")
         out.append("sweep: µs per fit update, 10-w-w-1 (widths at batch 32, batches at width "
-                   "128)" + (" — QUICK RUN" if quick else ""))
+                   "128" + (", the cross grid" if any(p["axis"] == "cross"
+                                                       for p in sweep["points"]) else "")
+                   + ")" + (" — QUICK RUN" if quick else "")
+                   + ("; peer/fastdense = median over the rounds of the peer's time over "
+                      "fastdense's" if sweep.get("peers") else ""))
         out.append(format_sweep(sweep))
         note = format_noise_note([f"w={p['width']}/batch={p['batch']}" for p in sweep["points"]
                                   if noisy(p["ratio_pairs"])])
         if note:
             out.append(note)
+        for peer, err in sweep.get("peer_errors", {}).items():
+            out.append(f"  {peer} failed: {err}")
     return out
 
 

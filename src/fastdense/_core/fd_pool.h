@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "fd_fpenv.h"
 
 #ifndef FD_POOL_THREADS
 #if defined(__GNUC__) && !defined(_WIN32) && (defined(__unix__) || defined(__APPLE__))
@@ -88,6 +89,7 @@ typedef struct {
      * after it has claimed a chunk of that job (so never while the next job is written) */
     fd_pool_fn fn;
     void *arg;
+    unsigned int csr;                 /* the owner's SSE control register (fd_fpenv.h) */
     int job_threads;                  /* workers with index < job_threads − 1 take part */
     /* claims: the job's chunk count in the high 32 bits, the next chunk in the low 32 */
     uint64_t ticket FD_POOL_LINE;
@@ -159,6 +161,7 @@ static uint32_t fd_pool_work(void)
         uint32_t c = (uint32_t)t, n = (uint32_t)(t >> 32);
         if (c >= n)
             return ran;
+        fd_fp_adopt(fd_pool.csr);     /* the owner's denormal mode: as if run serially */
         fd_pool.fn(fd_pool.arg, (ptrdiff_t)c);
         ran++;
     }
@@ -284,6 +287,7 @@ static int fd_pool_run(int nthreads, ptrdiff_t nchunks, fd_pool_fn fn, void *arg
     __atomic_add_fetch(&fd_pool.jobs, 1, __ATOMIC_RELAXED);
     fd_pool.fn = fn;
     fd_pool.arg = arg;
+    fd_pool.csr = fd_fp_csr();
     __atomic_store_n(&fd_pool.done, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&fd_pool.job_threads, nthreads, __ATOMIC_RELAXED);
     __atomic_store_n(&fd_pool.ticket, (uint64_t)nchunks << 32, __ATOMIC_RELEASE);

@@ -118,6 +118,17 @@ def test_the_sweep_grid_has_every_width_at_batch_32_and_every_batch_at_width_128
     assert len(set((w, b) for _, w, b in points)) == len(points)
 
 
+def test_wide_records_its_gemm_floor_beside_fastdenses_time(tmp_path):
+    path = tmp_path / "r.json"
+    bm.main(["--quick", "--only", "wide", "--peers", "none", "--json", str(path),
+             "--plot", ""])
+    wide = json.loads(path.read_text())["workloads"]["wide"]
+    assert len(wide["gemm_floor_samples"]) == 2 and all(f > 0 for f in wide["gemm_floor_samples"])
+    assert wide["gemm_floor"] == pytest.approx(statistics.median(wide["gemm_floor_samples"]))
+    assert wide["over_floor"] == pytest.approx(
+        wide["systems"]["fastdense"]["median"] / wide["gemm_floor"])
+
+
 def test_the_cross_grid_adds_every_width_at_every_batch_once():
     points = bm.sweep_points((8, 128), (1, 32), cross_widths=(64, 128), cross_batches=(8, 32))
     assert points == [("width", 8, 32), ("width", 128, 32), ("batch", 128, 1),

@@ -75,6 +75,9 @@ def format_peer_ratios(results: dict, peers: list[str]) -> str:
         bits = [f"{p} {s[p]['ratio']:.2f}×" for p in peers if p in s]
         if wid == "adam" and s:
             bits.append("GB/s: " + ", ".join(f"{k} {v['GB_per_s']:.1f}" for k, v in s.items()))
+        if "gemm_floor" in r:
+            bits.append(f"GEMM floor {r['gemm_floor']:.3g} {r['unit']}, fastdense/floor "
+                        f"{r['over_floor']:.3f} (non-GEMM work {100 * (r['over_floor'] - 1):+.1f} %)")
         notes = [f"{p}: {s[p]['notes']}" for p in peers if p in s and s[p].get("notes")]
         for p, err in r.get("peer_errors", {}).items():
             notes.append(f"{p} failed: {err}")
@@ -127,7 +130,8 @@ def summary_messages(results: dict, sweep: dict | None, shown: list[str], pairs:
             out.append(note)
         extra = format_peer_ratios(results, shown[2:])
         if extra:
-            out.append("peers' ratio to the reference, and Adam's memory traffic (28 B/param):")
+            out.append("peers' ratio to the reference, Adam's memory traffic (28 B/param), "
+                       "wide's GEMM floor:")
             out.append(extra)
     if sweep is not None:
         out.append("")

@@ -26,6 +26,7 @@ ADAM_BYTES_PER_PARAM = 28                   # read p, g, m, v; write p, m, v (fl
 SEED_SIZES = (10, 10, 10, 1)
 WIDE_SIZES = (784, 512, 512, 10)
 DIGITS_SIZES = (64, 64, 64, 10)
+WIDE_BATCH = 128
 
 
 @dataclass(frozen=True)
@@ -525,7 +526,7 @@ def build_cases(wid: str, size: dict, peers: list[str], errors: dict) -> dict[st
             args = (SEED_SIZES, X, y, size["seed_epochs"], 32)
         else:
             X, y = wide_data(size["wide_n"])
-            args = (WIDE_SIZES, X, y, size["wide_epochs"], 128)
+            args = (WIDE_SIZES, X, y, size["wide_epochs"], WIDE_BATCH)
         cases = {s: fit_case(s, *args) for s in SYSTEMS}
         peer("torch", lambda: torch_fit_case(*args))
         peer("jax", lambda: (jax_scan_fit_case if wid == "seed" else jax_step_fit_case)(*args))
@@ -569,7 +570,13 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
     count = cases["fastdense"].count
     if quick:
         log(f"    quick: {count} {w.per}s per run instead")
+    floors = []
+    if wid == "wide":                       # the update's GEMMs alone, before and after
+        from fastdense._core import dense as _dense
+        floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
     raw, facts = time_in_turn(cases, pairs, errors=errors, settle=settle)
+    if floors:
+        floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
     systems = summarise(raw, count, w.scale)
     for name, entry in systems.items():
         if facts.get(name):
@@ -583,6 +590,11 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
     result = {"description": w.description, "unit": w.unit, "per": w.per, "count": count,
               "order": list(raw), "systems": systems, "ratio": ratio, "target": w.target,
               "target_met": ratio >= w.target}
+    if floors:
+        # non-GEMM work per update = fastdense's time over the floor, less one
+        result["gemm_floor"] = float(np.median(floors)) * w.scale
+        result["gemm_floor_samples"] = [f * w.scale for f in floors]
+        result["over_floor"] = systems["fastdense"]["median"] / result["gemm_floor"]
     if errors:
         result["peer_errors"] = errors
     return result

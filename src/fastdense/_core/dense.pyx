@@ -60,6 +60,8 @@ cdef extern from "fm_kernels.h" nogil:
     void gelu_grad_mul_d(double* d, const double* z, Py_ssize_t size, int approximate)
     void softmax_fm_f(float* z, Py_ssize_t k, Py_ssize_t n, float* scratch)
     void softmax_fm_d(double* z, Py_ssize_t k, Py_ssize_t n, double* scratch)
+    void head_exp_f(float* x, Py_ssize_t m)
+    void head_exp_d(double* x, Py_ssize_t m)
     void head_f(int loss, int act, float alpha, float delta, const float* z, float* a,
                 const float* y, const float* sw, float* dz, float* scratch, Py_ssize_t n,
                 Py_ssize_t k, float scale, double* out)
@@ -529,6 +531,18 @@ def all_finite_checked(const floating[::1] x not None):
     with nogil:
         ok = all_finite(&x[0], n)
     return ok
+
+
+def head_exp_checked(floating[::1] x not None):
+    """x ← e^x in place by the exp of the softmax and cross-entropy head (fm_kernels.h's
+    fd_expf for float32, libm's exp for float64), on the instruction set in force. For
+    tests."""
+    if x.shape[0] == 0:
+        return
+    if floating is float:
+        head_exp_f(&x[0], x.shape[0])
+    else:
+        head_exp_d(&x[0], x.shape[0])
 
 
 def head_checked(loss, activation, const floating[:, ::1] z not None,

@@ -26,6 +26,9 @@ FD(head_activate)(const T *restrict z, T *restrict a, ptrdiff_t n, ptrdiff_t k, 
  *   dz (k × n) ← scale · ∂(Σᵢ wᵢ lᵢ)/∂z;  *out ← Σᵢ wᵢ lᵢ.
  * The cross-entropies are called only with act = sigmoid/softmax (on probabilities) or
  * linear (from logits): their gradient w.r.t. z is then the same fused form. */
+/* Samples per block of the cross-entropy head (its per-sample rows live on the stack). */
+#define HEAD_B 64
+
 FD_INLINE void
 FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restrict a,
               const T *restrict y, const T *restrict sw, T *restrict dz, T *restrict scratch,
@@ -49,43 +52,73 @@ FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restr
             total += (double)w * li / (double)k;
         }
     } else if (loss == FD_LOSS_CCE || loss == FD_LOSS_SPARSE_CCE) {
+        /* By blocks of HEAD_B samples, each step a loop along the samples (contiguous for
+         * a fixed output j), so the exponentials vectorise: per sample the column maximum
+         * top, e^(z − top) once per output, kept in p (the softmax output when that is
+         * the layer's activation, else dz), their sum s in the order j = 0 … k−1, then
+         * p /= s: softmax_fm_body's operations, so a equals predict's softmax. */
         const int sparse = loss == FD_LOSS_SPARSE_CCE;
-        for (i = 0; i < n; i++) {
-            const T w = sw ? sw[i] : (T)1;
-            T top = z[i];
-            for (j = 1; j < k; j++) top = z[j * n + i] > top ? z[j * n + i] : top;
-            /* e^(z − top) once per output, kept in p (the softmax output when that is the
-             * layer's activation, else dz), then normalised: p = softmax(z) */
-            T *p = act == FD_ACT_SOFTMAX ? a : dz;
-            T s = 0;
+        T *p = act == FD_ACT_SOFTMAX ? a : dz;     /* (p may be dz: not restrict) */
+        for (ptrdiff_t i0 = 0; i0 < n; i0 += HEAD_B) {
+            const ptrdiff_t bn = n - i0 < HEAD_B ? n - i0 : HEAD_B;
+            const T *restrict zb = z + i0;
+            T top[HEAD_B], s[HEAD_B], ws[HEAD_B];
+            ptrdiff_t u;
+            for (u = 0; u < bn; u++) top[u] = zb[u];
+            for (j = 1; j < k; j++)
+                for (u = 0; u < bn; u++) top[u] = zb[j * n + u] > top[u] ? zb[j * n + u] : top[u];
+            for (u = 0; u < bn; u++) s[u] = 0;
             if (p) {
-                for (j = 0; j < k; j++) s += p[j * n + i] = FDM(exp)(z[j * n + i] - top);
-                for (j = 0; j < k; j++) p[j * n + i] /= s;    /* as softmax_fm: predict's */
-            } else {
-                for (j = 0; j < k; j++) s += FDM(exp)(z[j * n + i] - top);
-            }
-            const T log_s = FDM(log)(s);
-            double li;
-            if (sparse) {
-                const ptrdiff_t c = (ptrdiff_t)y[i];
-                li = (double)(top - z[c * n + i]) + (double)log_s;
-                if (dz) {
-                    for (j = 0; j < k; j++) dz[j * n + i] = p[j * n + i] * (w * scale);
-                    dz[c * n + i] -= w * scale;
-                }
-            } else {
-                double sy = 0, syz = 0;
+                T *pb = p + i0;
                 for (j = 0; j < k; j++) {
-                    const T t = y[j * n + i];
-                    sy += (double)t;
-                    syz += (double)t * (double)(top - z[j * n + i]);
+                    FD(fd_exp_row)(pb + j * n, zb + j * n, top, bn);
+                    for (u = 0; u < bn; u++) s[u] += pb[j * n + u];
                 }
-                li = syz + sy * (double)log_s;
-                if (dz)
-                    for (j = 0; j < k; j++)
-                        dz[j * n + i] = (p[j * n + i] * (T)sy - y[j * n + i]) * (w * scale);
+                for (j = 0; j < k; j++)
+                    for (u = 0; u < bn; u++) pb[j * n + u] /= s[u];
+            } else {
+                T e[HEAD_B];
+                for (j = 0; j < k; j++) {
+                    FD(fd_exp_row)(e, zb + j * n, top, bn);
+                    for (u = 0; u < bn; u++) s[u] += e[u];
+                }
             }
-            total += (double)w * li;
+            for (u = 0; u < bn; u++) ws[u] = (sw ? sw[i0 + u] : (T)1) * scale;
+            if (sparse) {
+                for (u = 0; u < bn; u++) {
+                    const ptrdiff_t c = (ptrdiff_t)y[i0 + u];
+                    const double li = (double)(top[u] - zb[c * n + u]) + (double)FDM(log)(s[u]);
+                    total += (double)(sw ? sw[i0 + u] : (T)1) * li;
+                }
+                if (dz) {
+                    T *db = dz + i0;
+                    const T *pb = p + i0;
+                    for (j = 0; j < k; j++)
+                        for (u = 0; u < bn; u++) db[j * n + u] = pb[j * n + u] * ws[u];
+                    for (u = 0; u < bn; u++) db[(ptrdiff_t)y[i0 + u] * n + u] -= ws[u];
+                }
+            } else {
+                T sy_t[HEAD_B];
+                for (u = 0; u < bn; u++) {
+                    double sy = 0, syz = 0;
+                    for (j = 0; j < k; j++) {
+                        const T t = y[j * n + i0 + u];
+                        sy += (double)t;
+                        syz += (double)t * (double)(top[u] - zb[j * n + u]);
+                    }
+                    const double li = syz + sy * (double)FDM(log)(s[u]);
+                    total += (double)(sw ? sw[i0 + u] : (T)1) * li;
+                    sy_t[u] = (T)sy;
+                }
+                if (dz) {
+                    T *db = dz + i0;
+                    const T *pb = p + i0;
+                    const T *restrict yb = y + i0;
+                    for (j = 0; j < k; j++)
+                        for (u = 0; u < bn; u++)
+                            db[j * n + u] = (pb[j * n + u] * sy_t[u] - yb[j * n + u]) * ws[u];
+                }
+            }
         }
     } else {                    /* regression: ∂l/∂a, then back through the activation */
         for (i = 0; i < n; i++) {
@@ -128,6 +161,8 @@ FD(head_body)(int loss, int act, T alpha, T delta, const T *restrict z, T *restr
     }
     *out = total;
 }
+
+#undef HEAD_B
 
 /* The first row of the largest value in column i of the k × n block (np.argmax's rule). */
 FD_INLINE ptrdiff_t

@@ -237,6 +237,128 @@ FD_INLINE void fd_transpose_d2(fd_d2 *v)
 }
 #endif /* FD_VECTOR_EXT */
 
+/* fd_expf(x): e^x for float, at most 1 ulp from the correctly rounded value over the
+ * whole float range (tests/test_head_exp.py), with libm's results at the edges: +inf and
+ * x > 88.72… give +inf, -inf and x < -103.97… give 0 (subnormals between, rounded once),
+ * NaN gives NaN. The exp of the head's softmax and cross-entropy (fm_head.h) and of
+ * softmax_fm_body, by rows (fd_exp_row_f: 16 samples at a time in vectors; doubles keep
+ * libm's exp, fd_exp_row_d).
+ * Computed in double: Cody-Waite reduction x = k·ln2 + r, |r| ≤ ln2/2 (k by the 1.5·2^52
+ * rounding trick, whose low bits then hold k; ln2 in two parts, k·hi exact), e^r by a
+ * degree-8 minimax polynomial 1 + r + r²·q(r) (relative error 2^-39.7 on the interval,
+ * Remez), 2^k by building the exponent bits, and one rounding of the double result to
+ * float: the correctly rounded value except within ~2^-39 of a halfway case. The clamp to
+ * [-110, 100] keeps k in double's normal range (e^-110 rounds to 0 as a float, e^100 to
+ * +inf) and lets a NaN through (its comparisons are false). The clamp is written with
+ * masks on GCC's vectors: as scalar selects GCC threads it into branches, and a loop with
+ * branches does not vectorise. */
+#define FD_EXPF_LO (-110.0)
+#define FD_EXPF_HI 100.0
+#define FD_EXPF_SHIFT 6755399441055744.0               /* 1.5·2^52 */
+#define FD_EXPF_LOG2E 1.4426950408889634074
+#define FD_EXPF_LN2HI 0.693147180369123816490          /* ln2's first 32 bits */
+#define FD_EXPF_LN2LO 1.90821492927058770002e-10       /* ln2 − hi */
+/* e^r on |r| ≤ ln2/2 as 1 + r + r²·q(r) (the form for a scalar or vector r) */
+#define FD_EXPF_POLY(r, q, p)                                                        \
+    q = (r) * 2.470828934082065e-05 + 1.9908938928043756e-04;                       \
+    q = q * (r) + 1.3889197128697781e-03;                                            \
+    q = q * (r) + 8.3332818081085400e-03;                                            \
+    q = q * (r) + 4.1666664405090340e-02;                                            \
+    q = q * (r) + 1.6666666784441747e-01;                                            \
+    q = q * (r) + 5.0000000004268070e-01;                                            \
+    p = 1.0 + ((r) + ((r) * (r)) * q);
+
+FD_INLINE float fd_expf(float x)
+{
+    double xd = (double)x, q, p, s;
+    xd = xd < FD_EXPF_LO ? FD_EXPF_LO : xd;
+    xd = xd > FD_EXPF_HI ? FD_EXPF_HI : xd;
+    double kd = xd * FD_EXPF_LOG2E + FD_EXPF_SHIFT;
+    unsigned long long kbits, sbits;
+    memcpy(&kbits, &kd, sizeof kd);
+    kd -= FD_EXPF_SHIFT;
+    const double r = (xd - kd * FD_EXPF_LN2HI) - kd * FD_EXPF_LN2LO;
+    FD_EXPF_POLY(r, q, p)
+    sbits = (kbits << 52) + (1023ULL << 52);        /* 2^k: k's bits into the exponent */
+    memcpy(&s, &sbits, sizeof s);
+    return (float)(p * s);
+}
+
+#if FD_VECTOR_EXT
+typedef unsigned long long fd_u8 __attribute__((vector_size(64)));
+/* fd_expf on 8 floats widened to doubles, the same operations lane by lane */
+FD_INLINE fd_d8 fd_expf_d8(fd_d8 xd)
+{
+    const fd_d8 zero = {0, 0, 0, 0, 0, 0, 0, 0};
+    const fd_d8 lo = zero + FD_EXPF_LO, hi = zero + FD_EXPF_HI;
+    fd_u8 m = (fd_u8)(xd < lo);
+    xd = (fd_d8)(((fd_u8)xd & ~m) | ((fd_u8)lo & m));
+    m = (fd_u8)(xd > hi);
+    xd = (fd_d8)(((fd_u8)xd & ~m) | ((fd_u8)hi & m));
+    fd_d8 kd = xd * FD_EXPF_LOG2E + FD_EXPF_SHIFT, q, p;
+    const fd_u8 kbits = (fd_u8)kd;
+    kd -= FD_EXPF_SHIFT;
+    const fd_d8 r = (xd - kd * FD_EXPF_LN2HI) - kd * FD_EXPF_LN2LO;
+    FD_EXPF_POLY(r, q, p)
+    return p * (fd_d8)((kbits << 52) + (1023ULL << 52));
+}
+
+/* e^x of 16 floats */
+FD_INLINE fd_f16 fd_expf_f16(fd_f16 x)
+{
+    fd_f8 h[2];
+    memcpy(h, &x, sizeof x);
+    const fd_f8 a = __builtin_convertvector(fd_expf_d8(__builtin_convertvector(h[0], fd_d8)), fd_f8);
+    const fd_f8 b = __builtin_convertvector(fd_expf_d8(__builtin_convertvector(h[1], fd_d8)), fd_f8);
+    fd_f16 out;
+    memcpy(&out, &a, sizeof a);
+    memcpy((char *)&out + sizeof a, &b, sizeof b);
+    return out;
+}
+#endif
+
+/* dst[i] = e^(x[i] − sub[i]) for i < m (sub NULL: e^x[i]); dst may be x. */
+FD_INLINE void fd_exp_row_f(float *dst, const float *x, const float *sub, ptrdiff_t m)
+{
+    ptrdiff_t i = 0;
+#if FD_VECTOR_EXT
+    for (; i < m; i += 16) {
+        fd_f16 v, t;
+        if (i + 16 <= m) {
+            memcpy(&v, x + i, sizeof v);
+            if (sub) {
+                memcpy(&t, sub + i, sizeof t);
+                v -= t;
+            }
+            v = fd_expf_f16(v);
+            memcpy(dst + i, &v, sizeof v);
+        } else {                        /* the last, partial vector: through a copy */
+            float buf[16] = {0};
+            for (ptrdiff_t u = 0; u < m - i; u++) buf[u] = sub ? x[i + u] - sub[i + u] : x[i + u];
+            memcpy(&v, buf, sizeof v);
+            v = fd_expf_f16(v);
+            memcpy(buf, &v, sizeof v);
+            for (ptrdiff_t u = 0; u < m - i; u++) dst[i + u] = buf[u];
+        }
+    }
+#else
+    for (; i < m; i++) dst[i] = fd_expf(sub ? x[i] - sub[i] : x[i]);
+#endif
+}
+
+/* The same for doubles: libm's exp. */
+FD_INLINE void fd_exp_row_d(double *dst, const double *x, const double *sub, ptrdiff_t m)
+{
+    for (ptrdiff_t i = 0; i < m; i++) dst[i] = exp(sub ? x[i] - sub[i] : x[i]);
+}
+#undef FD_EXPF_LO
+#undef FD_EXPF_HI
+#undef FD_EXPF_SHIFT
+#undef FD_EXPF_LOG2E
+#undef FD_EXPF_LN2HI
+#undef FD_EXPF_LN2LO
+#undef FD_EXPF_POLY
+
 #define T float
 #define SUF f
 #define FDM(fn) fn##f

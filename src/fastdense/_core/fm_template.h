@@ -164,8 +164,18 @@ FD(gelu_grad_mul_body)(T *restrict d, const T *restrict z, ptrdiff_t m, int appr
     }
 }
 
+/* x[i] ← e^x[i] by the head's exp (fd_exp_row_f / fd_exp_row_d). For tests
+ * (dense.head_exp_checked). */
+FD_INLINE void
+FD(head_exp_body)(T *restrict x, ptrdiff_t m)
+{
+    FD(fd_exp_row)(x, x, NULL, m);
+}
+
 /* Softmax over each column of the feature-major Z (k × n) in place, stably (the column's
- * maximum subtracted first); scratch: n values. */
+ * maximum subtracted first); scratch: n values. The exponentials are fd_exp_row's, as the
+ * cross-entropy head's (fm_head.h), which does the same operations in the same order: fit's
+ * softmax output equals predict's. */
 FD_INLINE void
 FD(softmax_fm_body)(T *restrict z, ptrdiff_t k, ptrdiff_t n, T *restrict scratch)
 {
@@ -175,7 +185,7 @@ FD(softmax_fm_body)(T *restrict z, ptrdiff_t k, ptrdiff_t n, T *restrict scratch
     for (j = 1; j < k; j++)
         for (i = 0; i < n; i++) top[i] = z[j * n + i] > top[i] ? z[j * n + i] : top[i];
     for (j = 0; j < k; j++)
-        for (i = 0; i < n; i++) z[j * n + i] = FDM(exp)(z[j * n + i] - top[i]);
+        FD(fd_exp_row)(z + j * n, z + j * n, top, n);
     for (i = 0; i < n; i++) top[i] = z[i];
     for (j = 1; j < k; j++)
         for (i = 0; i < n; i++) top[i] += z[j * n + i];
@@ -744,6 +754,8 @@ FD_DISPATCHED(act_apply, (T *restrict z, ptrdiff_t size, int act, T alpha),
 
 FD_DISPATCHED(softmax_fm, (T *restrict z, ptrdiff_t k, ptrdiff_t n, T *restrict scratch),
             (z, k, n, scratch))
+
+FD_DISPATCHED(head_exp, (T *restrict x, ptrdiff_t m), (x, m))
 
 FD_DISPATCHED(gelu_grad_mul,
             (T *restrict d, const T *restrict z, ptrdiff_t size, int approximate),

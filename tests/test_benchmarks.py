@@ -6,6 +6,7 @@ measure under the contract of BENCHMARKS.md and record honestly what it measured
 import importlib
 import json
 import statistics
+import subprocess
 import sys
 
 import pytest
@@ -139,9 +140,13 @@ def test_the_cross_grid_adds_every_width_at_every_batch_once():
 def test_quick_sweep_times_a_peer_in_the_same_rounds(tmp_path, peer):
     pytest.importorskip(peer)
     path = tmp_path / "r.json"
-    bm.main(["--quick", "--only", "sweep", "--sweep-widths", "8", "--sweep-batches", "1",
-             "--sweep-cross", "--sweep-cross-widths", "16", "--sweep-cross-batches", "4",
-             "--peers", peer, "--json", str(path), "--plot", "", "--sweep-plot", ""])
+    # in a child process: JAX's and PyTorch's threads stay out of this one (a later test
+    # forks, which a process running JAX's threads must not)
+    subprocess.run([sys.executable, "-m", "fastdense", "bench", "--quick", "--only", "sweep",
+                    "--sweep-widths", "8", "--sweep-batches", "1", "--sweep-cross",
+                    "--sweep-cross-widths", "16", "--sweep-cross-batches", "4", "--peers",
+                    peer, "--json", str(path), "--plot", "", "--sweep-plot", ""],
+                   check=True, capture_output=True, timeout=600)
     sweep = json.loads(path.read_text())["sweep"]
     assert sweep["peers"] == [peer]
     assert [(p["axis"], p["width"], p["batch"]) for p in sweep["points"]] == [

@@ -172,6 +172,9 @@ def test_auto_sends_medium_layers_to_the_micro_kernels_only_on_avx512():
         assert dense.layer_path(32, 8, 8) == "hand"
         assert dense.layer_path(32, 64, 64) == ("micro" if best == "avx512" else "blas")
         assert dense.layer_path(32, 1024, 64) == "blas"
+        # below two vectors of samples a tile is mostly padding: BLAS
+        assert dense.layer_path(31, 64, 64) == "blas"
+        assert dense.layer_path(8, 256, 256) == "blas"
         dense.set_isa("avx2")
         assert dense.layer_path(32, 64, 64) == "blas"
     finally:

@@ -145,8 +145,14 @@ cdef enum:
 # instead (bias and activation, or the activation's derivative, in their epilogue; db
 # beside dW) while they beat OpenBLAS's calls on these shapes (bench/fm_profile.c):
 # with AVX-512, both widths at most MK_MAX_K (their tails live on the stack) and at most
-# MK_MAX_WORK multiply-adds per product.
+# MK_MAX_WORK multiply-adds per product, and batches of at least MK_MIN_BATCH samples:
+# a tile is two vectors of samples wide (32 float32), so a smaller batch is mostly
+# padding, and OpenBLAS won there (fits of 10-w-w-1, µs per update, micro vs BLAS:
+# w=128 batch 8 67.7 vs 46.8, w=256 batch 8 239 vs 109, w=512 batch 8 1,197 vs 579,
+# w=256 batch 16 202 vs 162, w=512 batch 16 772 vs 608).
 cdef Py_ssize_t MK_MAX_WORK = 1 << 22
+cdef enum:
+    MK_MIN_BATCH = 32
 
 cdef int blas_mode = MODE_AUTO
 _BLAS_MODES = {"auto": MODE_AUTO, "always": MODE_ALWAYS, "never": MODE_NEVER,
@@ -196,7 +202,7 @@ cdef int _path(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
     if n == 1 or (n_in * n_out < BLAS_MIN_PARAMS and n * n_in * n_out < BLAS_MIN_WORK):
         return PATH_HAND
     if (fd_isa == FD_ISA_AVX512 and mk_fits(n_in, n_out) and MK_MAX_WORK > 0
-            and n * n_in * n_out <= MK_MAX_WORK):
+            and n >= MK_MIN_BATCH and n * n_in * n_out <= MK_MAX_WORK):
         return PATH_MICRO
     return PATH_BLAS
 

@@ -85,6 +85,10 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
             except Exception as exc:  # a broken optional peer must not sink the sweep
                 point_errors[peer] = f"{type(exc).__name__}: {exc}"
         # the GEMM floor, before and after the pairs: each a median of 7 blocks
+        # (each after the pause, so the other BLAS pool's threads, NumPy's for the
+        # reference, have stopped spinning: measured right after a reference run, the
+        # w=64, batch=128 update's floor took 16 ms instead of 46 µs)
+        time.sleep(settle)
         floors = [_dense.gemm_floor(sizes, batch)]
         # the peers (JIT-compiled ones above all) get one untimed run first; fastdense and
         # the reference had theirs in the probe
@@ -95,6 +99,7 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
                 point_errors[peer] = f"{type(exc).__name__}: {exc}"
                 del cases[peer]
         raw, _ = time_in_turn(cases, pairs, warm=False, settle=settle, errors=point_errors)
+        time.sleep(settle)
         floors.append(_dense.gemm_floor(sizes, batch))
         count = cases["fastdense"].count
         systems = summarise(raw, count, 1e6)

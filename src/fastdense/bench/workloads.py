@@ -4,6 +4,7 @@ importable."""
 from __future__ import annotations
 
 import importlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -573,9 +574,11 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
     floors = []
     if wid == "wide":                       # the update's GEMMs alone, before and after
         from fastdense._core import dense as _dense
+        time.sleep(settle)                  # the other BLAS pool's threads stop spinning
         floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
     raw, facts = time_in_turn(cases, pairs, errors=errors, settle=settle)
     if floors:
+        time.sleep(settle)                  # the other BLAS pool's threads stop spinning
         floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
     systems = summarise(raw, count, w.scale)
     for name, entry in systems.items():

@@ -43,18 +43,7 @@ static void gemm_rm(int ta, int tb, int m, int n, int k, const float *a, int lda
     p_sgemm(&ctb, &cta, &n, &m, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_d(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
+#include "fm_timing.h"
 
 /* dense.pyx's use_blas (auto mode) */
 static int blas_min_params = 256, blas_min_work = 1 << 16;

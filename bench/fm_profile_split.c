@@ -46,18 +46,7 @@ void prof_adam_f(float *p, const float *g, float *m, float *v, ptrdiff_t n, floa
                  float b1c, float b2c, float eps, float lr);
 void prof_set_isa(int isa);
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static int cmp_d(const void *x, const void *y)
-{
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
-}
+#include "fm_timing.h"
 
 static float *fbuf(ptrdiff_t n)
 {
@@ -135,16 +124,13 @@ static void update_a(void)
 }
 
 /* (s): the split's work on one thread */
+static void update_d_common(void);
+
 static void update_s(void)
 {
     fwd_bwd(&ws[0], rows, NB / 2, NB);
     fwd_bwd(&ws[1], rows + NB / 2, NB / 2, NB);
-    float *g0 = ws[0].grads, *g1 = ws[1].grads;
-    for (ptrdiff_t i = 0; i < P; i++) g0[i] += g1[i];
-    int ok;
-    all_finite_f(g0, P, &ok);
-    if (ok) adam_range(0, P, g0);
-    sink += ok;
+    update_d_common();
 }
 
 /* ------------------------------------------------------------------ the two threads */

@@ -17,7 +17,6 @@
 
 #if defined(__SSE__) || defined(_M_X64) || (defined(_M_IX86_FP) && _M_IX86_FP >= 1)
 #include <xmmintrin.h>
-#define FD_HAVE_MXCSR 1
 #define FD_MXCSR_FTZ_DAZ 0x8040u      /* bit 15 FTZ, bit 6 DAZ */
 
 static inline unsigned int fd_fp_csr(void) { return _mm_getcsr(); }
@@ -45,7 +44,6 @@ static inline int fd_fp_flushing(void)
     return (_mm_getcsr() & FD_MXCSR_FTZ_DAZ) == FD_MXCSR_FTZ_DAZ;
 }
 #else
-#define FD_HAVE_MXCSR 0
 static inline unsigned int fd_fp_csr(void) { return 0; }
 static inline void fd_fp_adopt(unsigned int csr) { (void)csr; }
 static inline unsigned int fd_fp_enter(int flush) { (void)flush; return 0; }

@@ -31,7 +31,6 @@ cdef extern from "fd_fpenv.h" nogil:
     unsigned int fd_fp_enter(int flush)
     void fd_fp_leave(unsigned int saved)
     int fd_fp_flushing()
-    int FD_HAVE_MXCSR
 
 cnp.import_array()
 

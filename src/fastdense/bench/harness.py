@@ -6,7 +6,7 @@ import gc
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 __all__ = ["SYSTEMS", "Case", "time_in_turn", "summarise"]
 
@@ -54,9 +54,10 @@ def _timed(run: Callable[[], dict | None], settle: float = 0.0,
     return elapsed, out
 
 
-def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool = True,
+def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool | Iterable[str] = True,
                  errors: dict | None = None, settle: float = 0.0) -> tuple[dict, dict]:
-    """Warm each system once (untimed), then run them in turn ``pairs`` times.
+    """Warm each system once (untimed; ``warm`` may instead name the systems to warm, or be
+    False), then run them in turn ``pairs`` times.
 
     Returns ``(raw, facts)``: raw[system] = the seconds of each round, facts[system] = what
     the last timed run returned. A peer (not fastdense / reference) that raises is dropped
@@ -74,9 +75,8 @@ def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool = True,
             del cases[name]
             return None
 
-    if warm:
-        for name in list(cases):
-            attempt(name, lambda: cases[name].prepare()())
+    for name in (list(cases) if warm is True else [n for n in (warm or ()) if n in cases]):
+        attempt(name, lambda: cases[name].prepare()())
     raw: dict[str, list] = {name: [] for name in cases}
     facts = {}
     for _ in range(pairs):

@@ -92,13 +92,7 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
         floors = [_dense.gemm_floor(sizes, batch)]
         # the peers (JIT-compiled ones above all) get one untimed run first; fastdense and
         # the reference had theirs in the probe
-        for peer in [p for p in peers if p in cases]:
-            try:
-                cases[peer].prepare()()
-            except Exception as exc:
-                point_errors[peer] = f"{type(exc).__name__}: {exc}"
-                del cases[peer]
-        raw, _ = time_in_turn(cases, pairs, warm=False, settle=settle, errors=point_errors)
+        raw, _ = time_in_turn(cases, pairs, warm=peers, settle=settle, errors=point_errors)
         time.sleep(settle)
         floors.append(_dense.gemm_floor(sizes, batch))
         count = cases["fastdense"].count

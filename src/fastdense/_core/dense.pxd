@@ -22,6 +22,8 @@ cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil
 
 cdef bint grads_finite(const floating* x, Py_ssize_t size) noexcept nogil
 
+cdef double abs_sum(const floating* x, Py_ssize_t size) noexcept nogil
+
 cdef void act_backward(floating* d, const floating* y, Py_ssize_t size, int act,
                        double alpha) noexcept nogil
 

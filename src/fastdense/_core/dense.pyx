@@ -86,6 +86,8 @@ cdef extern from "fm_kernels.h" nogil:
                     Py_ssize_t width, Py_ssize_t src_rows)
     void all_finite_f(const float* x, Py_ssize_t size, int* ok)
     void all_finite_d(const double* x, Py_ssize_t size, int* ok)
+    void abs_sum_f(const float* x, Py_ssize_t size, double* out)
+    void abs_sum_d(const double* x, Py_ssize_t size, double* out)
 
 from fastdense._core._isa import ISA_NAMES, name_of as _isa_name, select as _select_isa
 from fastdense import activations as _act, losses as _losses, metrics as _metrics
@@ -388,6 +390,26 @@ cdef bint all_finite(const floating* x, Py_ssize_t size) noexcept nogil:
     else:
         all_finite_d(x, size, &ok)
     return ok != 0
+
+
+cdef double abs_sum(const floating* x, Py_ssize_t size) noexcept nogil:
+    """Σ|x| in double: finite exactly when every value is (float x), or when every value
+    is and the sum does not overflow (double x)."""
+    cdef double s
+    if floating is float:
+        abs_sum_f(x, size, &s)
+    else:
+        abs_sum_d(x, size, &s)
+    return s
+
+
+def abs_sum_checked(const floating[::1] x not None):
+    """abs_sum over x (for tests)."""
+    cdef double s = 0
+    if x.shape[0]:
+        with nogil:
+            s = abs_sum(&x[0], x.shape[0])
+    return s
 
 
 # ---------------------------------------------------------------- checked wrappers

@@ -302,11 +302,36 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
 {
     ptrdiff_t i0 = 0, u;
     if (n == 1) {               /* one sample: vectorise along the outputs instead */
-        for (ptrdiff_t j = 0; j < n_out; j++) z[j] = b[j];
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            const T ak = a[k];
-            const T *restrict wk = w + k * n_out;
-            for (ptrdiff_t j = 0; j < n_out; j++) z[j] += ak * wk[j];
+        ptrdiff_t j0 = 0;
+        /* four vectors of outputs held in registers across the whole sum over k (one
+         * load and one multiply-add per vector of W, none of z) */
+        for (; j0 + 4 * LANES <= n_out; j0 += 4 * LANES) {
+            T acc[4 * LANES];
+            for (u = 0; u < 4 * LANES; u++) acc[u] = b[j0 + u];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T ak = a[k];
+                const T *restrict wk = w + k * n_out + j0;
+                for (u = 0; u < 4 * LANES; u++) acc[u] += ak * wk[u];
+            }
+            for (u = 0; u < 4 * LANES; u++) z[j0 + u] = acc[u];
+        }
+        for (; j0 + LANES <= n_out; j0 += LANES) {
+            T acc[LANES];
+            for (u = 0; u < LANES; u++) acc[u] = b[j0 + u];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T ak = a[k];
+                const T *restrict wk = w + k * n_out + j0;
+                for (u = 0; u < LANES; u++) acc[u] += ak * wk[u];
+            }
+            for (u = 0; u < LANES; u++) z[j0 + u] = acc[u];
+        }
+        if (j0 < n_out) {
+            for (ptrdiff_t j = j0; j < n_out; j++) z[j] = b[j];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T ak = a[k];
+                const T *restrict wk = w + k * n_out;
+                for (ptrdiff_t j = j0; j < n_out; j++) z[j] += ak * wk[j];
+            }
         }
         if (act == FD_ACT_RELU)
             for (ptrdiff_t j = 0; j < n_out; j++) z[j] = z[j] < 0 ? (T)0 : z[j];
@@ -522,6 +547,15 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
             for (ptrdiff_t j = 0; j < n_out; j++) dwk[j] = ak * d[j];
         }
         if (!da) return;
+        if (n_out == 1) {       /* one output: dA = w·d₀, no sums */
+            const T d0 = d[0];
+            for (ptrdiff_t k = 0; k < n_in; k++) {
+                const T s = w[k] * d0;
+                da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
+            }
+            if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
+            return;
+        }
         for (ptrdiff_t k = 0; k < n_in; k++) {
             const T s = FD(fd_dot)(w + k * n_out, d, n_out);
             da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
@@ -653,6 +687,22 @@ FD(fm_row_sums_body)(const T *restrict d, T *restrict out, ptrdiff_t rows, ptrdi
 }
 
 
+/* *out = Σ|x[i]| summed in double, in LANES independent lanes (so it vectorises without
+ * reassociation): finite exactly when every x[i] is (no double sum of float values can
+ * overflow; a double x with Σ|x| > DBL_MAX gives +Inf, which callers treat as unproved). */
+FD_INLINE void
+FD(abs_sum_body)(const T *restrict x, ptrdiff_t size, double *restrict out)
+{
+    double acc[64 / sizeof(T)], tail = 0;
+    ptrdiff_t i, u;
+    for (u = 0; u < LANES; u++) acc[u] = 0;
+    for (i = 0; i + LANES <= size; i += LANES)
+        for (u = 0; u < LANES; u++) acc[u] += (double)FDM(fabs)(x[i + u]);
+    for (; i < size; i++) tail += (double)FDM(fabs)(x[i]);
+    for (u = 1; u < LANES; u++) acc[0] += acc[u];
+    *out = acc[0] + tail;
+}
+
 /* *ok = 1 when no value of x is NaN or ±Inf (v − v is 0 exactly for finite v), else 0.
  * An integer OR of the tests, so the loop vectorises without reassociating a float sum. */
 FD_INLINE void
@@ -741,6 +791,9 @@ FD_DISPATCHED(fm_row_sums,
 
 FD_DISPATCHED(all_finite, (const T *restrict x, ptrdiff_t size, int *restrict ok),
             (x, size, ok))
+
+FD_DISPATCHED(abs_sum, (const T *restrict x, ptrdiff_t size, double *restrict out),
+            (x, size, out))
 
 FD_DISPATCHED(relu_mask, (T *restrict d, const T *restrict a, ptrdiff_t size),
             (d, a, size))

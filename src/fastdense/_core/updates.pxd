@@ -64,6 +64,8 @@ ctypedef struct StepConfig:
     double clipvalue         # 0 = off
     double global_clipnorm   # 0 = off
     double weight_decay      # 0 = off
+    int blas_cold            # 1: no BLAS call of this update's step has woken BLAS's threads
+                             # (plain SGD then runs fastdense's own loop, not BLAS's axpy)
 
 
 cdef inline void step_config_init(StepConfig* cfg) noexcept nogil:

@@ -443,7 +443,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         # the gradient's finiteness proved from activations and output gradients where they
         # are fewer values than the gradient (small batches), else read off the gradient
         ds = (dsums if not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
-              and nb * per_sample * 2 <= n_params else NULL)
+              and nb * per_sample <= n_params else NULL)
         loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).

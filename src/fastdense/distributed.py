@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import traceback
 import zlib
 from typing import Any
@@ -148,7 +149,15 @@ class MPI:
         sys.stderr.write(f"fastdense.distributed: rank {self.rank} of {self.size} raised; "
                          f"aborting every rank\n{text}")
         sys.stderr.flush()
+        _let_output_through()
         self.comm.Abort(1)
+
+
+def _let_output_through() -> None:
+    """A moment before MPI_Abort, so that the launcher forwards what this rank has just
+    written to stderr before it tears the job down: the traceback is the point of the
+    abort, and on a loaded machine Hydra could end the job first and lose it."""
+    time.sleep(0.25)
 
 
 def _install_abort_hook(mpi: Any) -> None:
@@ -163,6 +172,7 @@ def _install_abort_hook(mpi: Any) -> None:
             sys.stderr.write(f"fastdense.distributed: uncaught exception on rank {rank}; "
                              f"aborting every rank\n")
             sys.stderr.flush()
+            _let_output_through()
         finally:
             mpi.COMM_WORLD.Abort(1)
 

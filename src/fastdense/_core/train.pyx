@@ -433,6 +433,10 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     cdef int l
     for l in range(lay.n_layers):
         per_sample += lay.sizes[l] + lay.sizes[l + 1]
+    # every batch but perhaps the last is whole: its two rules are worked out once
+    cdef bint proof_whole = (not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
+                             and batch_size * per_sample <= n_params)
+    cdef bint cold_whole = not any_blas(lay, batch_size)
     b = 0
     start = 0
     status[0] = EPOCH_DONE
@@ -442,8 +446,11 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         gather_batch(lay, ws, cap, x, y, n, order + start, nb)
         # the gradient's finiteness proved from activations and output gradients where they
         # are fewer values than the gradient (small batches), else read off the gradient
-        ds = (dsums if not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
-              and nb * per_sample <= n_params else NULL)
+        if nb == batch_size:
+            ds = dsums if proof_whole else NULL
+        else:
+            ds = (dsums if not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
+                  and nb * per_sample <= n_params else NULL)
         loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
@@ -451,7 +458,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
                                     or grads_finite(grads, n_params)):
             status[0] = EPOCH_DIVERGED
             return b
-        cfg.blas_cold = not any_blas(lay, nb)
+        cfg.blas_cold = cold_whole if nb == batch_size else not any_blas(lay, nb)
         cfg.lr = lrs[b * lr_stride]
         cfg.t = t_first + b
         if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:

@@ -3,6 +3,7 @@
  * the whole update run in sequence.
  *
  *     bench/fm_profile.sh [digits|sweep|all]   (builds and runs this file)
+ *     bench/fm_profile.sh w WIDTH BATCH        (one 10-w-w-1 point)
  *
  * It includes the kernels' own headers (fm_kernels.h, update_kernels.h) and calls the
  * BLAS that SciPy ships (the library scipy.linalg.cython_blas links, by dlopen), as
@@ -452,6 +453,15 @@ int main(int argc, char **argv)
                 net_init(&net);
                 profile(&net);
             }
+    }
+    if (!strcmp(what, "w") && argc > 3) {       /* fm_profile.sh w WIDTH BATCH: one point */
+        static char name[64];
+        const int w = atoi(argv[2]), b = atoi(argv[3]);
+        snprintf(name, 64, "10-%d-%d-1 relu, MSE, SGD", w, w);
+        Net net = {.name = name, .L = 3, .n = b, .head_sce = 0, .adam = 0,
+                   .sizes = {10, w, w, 1}, .act = {FD_ACT_RELU, FD_ACT_RELU, FD_ACT_LINEAR}};
+        net_init(&net);
+        profile(&net);
     }
     printf("%.0f\n", sink * 0);
     return 0;

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Build and run bench/fm_profile.c against the BLAS SciPy ships (see that file).
-#   bench/fm_profile.sh [digits|sweep|all]    FD_ISA=0|1|2 forces an instruction set
+#   bench/fm_profile.sh [digits|sweep|all | w WIDTH BATCH]    FD_ISA=0|1|2 forces an instruction set
 set -e
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${TMPDIR:-/tmp}/fm_profile.$$

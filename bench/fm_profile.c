@@ -414,6 +414,17 @@ static int check_mk(void)
     return bad != 0;
 }
 
+/* The sweep's network 10-w-w-1 (ReLU, MSE, SGD) at batch b. */
+static void profile_point(int w, int b)
+{
+    char *name = malloc(64);
+    snprintf(name, 64, "10-%d-%d-1 relu, MSE, SGD", w, w);
+    Net net = {.name = name, .L = 3, .n = b, .head_sce = 0, .adam = 0,
+               .sizes = {10, w, w, 1}, .act = {FD_ACT_RELU, FD_ACT_RELU, FD_ACT_LINEAR}};
+    net_init(&net);
+    profile(&net);
+}
+
 int main(int argc, char **argv)
 {
     const char *lib = getenv("FD_BLAS_LIB");
@@ -444,25 +455,10 @@ int main(int argc, char **argv)
     if (!strcmp(what, "sweep") || !strcmp(what, "all")) {
         int widths[] = {64, 128, 256, 512}, batches[] = {32, 128};
         for (int wi = 0; wi < 4; wi++)
-            for (int bi = 0; bi < 2; bi++) {
-                char *name = malloc(64);
-                snprintf(name, 64, "sweep 10-%d-%d-1 relu, MSE, SGD", widths[wi], widths[wi]);
-                Net net = {.name = name, .L = 3, .n = batches[bi], .head_sce = 0, .adam = 0,
-                           .sizes = {10, widths[wi], widths[wi], 1},
-                           .act = {FD_ACT_RELU, FD_ACT_RELU, FD_ACT_LINEAR}};
-                net_init(&net);
-                profile(&net);
-            }
+            for (int bi = 0; bi < 2; bi++) profile_point(widths[wi], batches[bi]);
     }
-    if (!strcmp(what, "w") && argc > 3) {       /* fm_profile.sh w WIDTH BATCH: one point */
-        static char name[64];
-        const int w = atoi(argv[2]), b = atoi(argv[3]);
-        snprintf(name, 64, "10-%d-%d-1 relu, MSE, SGD", w, w);
-        Net net = {.name = name, .L = 3, .n = b, .head_sce = 0, .adam = 0,
-                   .sizes = {10, w, w, 1}, .act = {FD_ACT_RELU, FD_ACT_RELU, FD_ACT_LINEAR}};
-        net_init(&net);
-        profile(&net);
-    }
+    if (!strcmp(what, "w") && argc > 3)         /* fm_profile.sh w WIDTH BATCH: one point */
+        profile_point(atoi(argv[2]), atoi(argv[3]));
     printf("%.0f\n", sink * 0);
     return 0;
 }

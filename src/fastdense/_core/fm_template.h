@@ -294,6 +294,25 @@ FD(fm_forward_blocks)(const T *restrict a, const T *restrict w, const T *restric
  * so it runs the whole-block loops; wider layers add it sample by sample. */
 #define TAIL_MAX 32
 
+/* One sample, outputs [j0, j0 + width): held in registers across the whole sum over the
+ * inputs (one load and one multiply-add per vector of W, no load or store of z); width
+ * is a constant at each call (at most four vectors), so the loops unroll. */
+FD_INLINE void
+FD(fm_forward1_block)(const T *restrict a, const T *restrict w, const T *restrict b,
+                      T *restrict z, ptrdiff_t n_in, ptrdiff_t n_out, ptrdiff_t j0,
+                      const ptrdiff_t width)
+{
+    T acc[4 * LANES];
+    ptrdiff_t u;
+    for (u = 0; u < width; u++) acc[u] = b[j0 + u];
+    for (ptrdiff_t k = 0; k < n_in; k++) {
+        const T ak = a[k];
+        const T *restrict wk = w + k * n_out + j0;
+        for (u = 0; u < width; u++) acc[u] += ak * wk[u];
+    }
+    for (u = 0; u < width; u++) z[j0 + u] = acc[u];
+}
+
 /* Z = act(Wᵀ·A + b): A n_in × n, W n_in × n_out (row-major), Z n_out × n.
  * Blocks of CHUNK samples are accumulated in registers across the whole sum over k. */
 FD_INLINE void
@@ -303,28 +322,10 @@ FD(fm_forward_body)(const T *restrict a, const T *restrict w, const T *restrict 
     ptrdiff_t i0 = 0, u;
     if (n == 1) {               /* one sample: vectorise along the outputs instead */
         ptrdiff_t j0 = 0;
-        /* four vectors of outputs held in registers across the whole sum over k (one
-         * load and one multiply-add per vector of W, none of z) */
-        for (; j0 + 4 * LANES <= n_out; j0 += 4 * LANES) {
-            T acc[4 * LANES];
-            for (u = 0; u < 4 * LANES; u++) acc[u] = b[j0 + u];
-            for (ptrdiff_t k = 0; k < n_in; k++) {
-                const T ak = a[k];
-                const T *restrict wk = w + k * n_out + j0;
-                for (u = 0; u < 4 * LANES; u++) acc[u] += ak * wk[u];
-            }
-            for (u = 0; u < 4 * LANES; u++) z[j0 + u] = acc[u];
-        }
-        for (; j0 + LANES <= n_out; j0 += LANES) {
-            T acc[LANES];
-            for (u = 0; u < LANES; u++) acc[u] = b[j0 + u];
-            for (ptrdiff_t k = 0; k < n_in; k++) {
-                const T ak = a[k];
-                const T *restrict wk = w + k * n_out + j0;
-                for (u = 0; u < LANES; u++) acc[u] += ak * wk[u];
-            }
-            for (u = 0; u < LANES; u++) z[j0 + u] = acc[u];
-        }
+        for (; j0 + 4 * LANES <= n_out; j0 += 4 * LANES)
+            FD(fm_forward1_block)(a, w, b, z, n_in, n_out, j0, 4 * LANES);
+        for (; j0 + LANES <= n_out; j0 += LANES)
+            FD(fm_forward1_block)(a, w, b, z, n_in, n_out, j0, LANES);
         if (j0 < n_out) {
             for (ptrdiff_t j = j0; j < n_out; j++) z[j] = b[j];
             for (ptrdiff_t k = 0; k < n_in; k++) {

@@ -260,6 +260,13 @@ cdef bint grads_proved_finite(const Layout* lay, floating* ws, Py_ssize_t cap,
     return True
 
 
+cdef inline bint proof_pays(const Layout* lay, Py_ssize_t nb, Py_ssize_t per_sample,
+                            Py_ssize_t n_params) noexcept nogil:
+    """Whether grads_proved_finite applies to a step on nb samples and reads fewer values
+    than the gradient (per_sample: Σ over the layers of n_in + n_out)."""
+    return not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS and nb * per_sample <= n_params
+
+
 cdef bint any_blas(const Layout* lay, Py_ssize_t nb) noexcept nogil:
     """Whether some product of a training step on nb samples goes through BLAS."""
     cdef int l
@@ -434,8 +441,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     for l in range(lay.n_layers):
         per_sample += lay.sizes[l] + lay.sizes[l + 1]
     # every batch but perhaps the last is whole: its two rules are worked out once
-    cdef bint proof_whole = (not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
-                             and batch_size * per_sample <= n_params)
+    cdef bint proof_whole = proof_pays(lay, batch_size, per_sample, n_params)
     cdef bint cold_whole = not any_blas(lay, batch_size)
     b = 0
     start = 0
@@ -449,8 +455,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         if nb == batch_size:
             ds = dsums if proof_whole else NULL
         else:
-            ds = (dsums if not lay.any_reg and lay.n_layers <= FD_MAX_LAYERS
-                  and nb * per_sample <= n_params else NULL)
+            ds = dsums if proof_pays(lay, nb, per_sample, n_params) else NULL
         loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds)
         losses[b] = loss
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).

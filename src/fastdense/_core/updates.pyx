@@ -471,7 +471,6 @@ cdef StepConfig make_config(int rule, h, double lr, long long t, double clipnorm
     cfg.clipvalue = clipvalue
     cfg.global_clipnorm = global_clipnorm
     cfg.weight_decay = weight_decay
-    cfg.blas_cold = 0
     return cfg
 
 

@@ -124,10 +124,14 @@ def test_wide_records_its_gemm_floor_beside_fastdenses_time(tmp_path):
     bm.main(["--quick", "--only", "wide", "--peers", "none", "--json", str(path),
              "--plot", ""])
     wide = json.loads(path.read_text())["workloads"]["wide"]
-    assert len(wide["gemm_floor_samples"]) == 2 and all(f > 0 for f in wide["gemm_floor_samples"])
-    assert wide["gemm_floor"] == pytest.approx(statistics.median(wide["gemm_floor_samples"]))
+    # one floor per round (quick: 2 rounds), paired with that round's fastdense time
+    floors = wide["gemm_floor_samples"]
+    times = wide["systems"]["fastdense"]["per_unit"]
+    assert len(floors) == len(times) == 2 and all(f > 0 for f in floors)
+    assert wide["gemm_floor"] == pytest.approx(statistics.median(floors))
+    assert wide["over_floor_pairs"] == pytest.approx([t / f for t, f in zip(times, floors)])
     assert wide["over_floor"] == pytest.approx(
-        wide["systems"]["fastdense"]["median"] / wide["gemm_floor"])
+        statistics.median([t / f for t, f in zip(times, floors)]))
 
 
 def test_the_cross_grid_adds_every_width_at_every_batch_once():
@@ -171,6 +175,12 @@ def test_quick_sweep_records_each_point_with_its_pairs(tmp_path):
     for p in points:
         ref, fast = p["raw_seconds"]["reference"], p["raw_seconds"]["fastdense"]
         assert p["ratio"] == pytest.approx(statistics.median(r / f for r, f in zip(ref, fast)))
+        # a floor after every round, each paired with that round's fastdense time
+        floors = p["floor_samples_us"]
+        over = [f_s / p["updates"] * 1e6 / fl for f_s, fl in zip(fast, floors)]
+        assert len(floors) == len(fast) == 2 and all(fl > 0 for fl in floors)
+        assert p["over_floor_pairs"] == pytest.approx(over)
+        assert p["over_floor"] == pytest.approx(statistics.median(over))
 
 
 def test_systems_run_in_turn_after_one_untimed_run_each():
@@ -184,6 +194,19 @@ def test_systems_run_in_turn_after_one_untimed_run_each():
     raw, _ = bm.time_in_turn({"a": case("a"), "b": case("b")}, pairs=3)
     assert calls == ["a", "b"] * 4          # the warm round, then 3 timed rounds
     assert [len(v) for v in raw.values()] == [3, 3]
+
+
+def test_after_round_runs_once_after_each_timed_round():
+    calls = []
+
+    def case(name):
+        def prepare():
+            return lambda: calls.append(name)
+        return bm.Case(1, prepare)
+
+    bm.time_in_turn({"a": case("a"), "b": case("b")}, pairs=2,
+                    after_round=lambda: calls.append("floor"))
+    assert calls == ["a", "b", "a", "b", "floor", "a", "b", "floor"]
 
 
 def test_a_failing_peer_is_dropped_and_its_error_kept():

@@ -55,9 +55,11 @@ def _timed(run: Callable[[], dict | None], settle: float = 0.0,
 
 
 def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool | Iterable[str] = True,
-                 errors: dict | None = None, settle: float = 0.0) -> tuple[dict, dict]:
+                 errors: dict | None = None, settle: float = 0.0,
+                 after_round: Callable[[], None] | None = None) -> tuple[dict, dict]:
     """Warm each system once (untimed; ``warm`` may instead name the systems to warm, or be
-    False), then run them in turn ``pairs`` times.
+    False), then run them in turn ``pairs`` times, calling ``after_round()`` (if given)
+    after each round: a measurement to pair with the round's times, such as the GEMM floor.
 
     Returns ``(raw, facts)``: raw[system] = the seconds of each round, facts[system] = what
     the last timed run returned. A peer (not fastdense / reference) that raises is dropped
@@ -90,6 +92,8 @@ def time_in_turn(cases: dict[str, Case], pairs: int, warm: bool | Iterable[str] 
                 continue
             raw[name].append(result[0])
             facts[name] = result[1]
+        if after_round is not None:
+            after_round()
     return raw, facts
 
 

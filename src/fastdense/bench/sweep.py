@@ -84,19 +84,24 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
                 cases[peer] = SWEEP_PEERS[peer](sizes, X, y, epochs, batch)
             except Exception as exc:  # a broken optional peer must not sink the sweep
                 point_errors[peer] = f"{type(exc).__name__}: {exc}"
-        # the GEMM floor, before and after the pairs: each a median of 7 blocks
-        # (each after the pause, so the other BLAS pool's threads, NumPy's for the
-        # reference, have stopped spinning: measured right after a reference run, the
-        # w=64, batch=128 update's floor took 16 ms instead of 46 µs)
-        time.sleep(settle)
-        floors = [_dense.gemm_floor(sizes, batch)]
+        # the GEMM floor, once in every round, after the systems: a median of 7 blocks
+        # taken after the pause, so the other BLAS pool's threads (NumPy's, for the
+        # reference) have stopped spinning (measured right after a reference run, the
+        # w=64, batch=128 update's floor took 16 ms instead of 46 µs). fastdense/floor
+        # is the median of the rounds' ratios: side by side, as the reference's ratio is.
+        floors: list = []
+
+        def floor_round():
+            time.sleep(settle)
+            floors.append(_dense.gemm_floor(sizes, batch))
+
         # the peers (JIT-compiled ones above all) get one untimed run first; fastdense and
         # the reference had theirs in the probe
-        raw, _ = time_in_turn(cases, pairs, warm=peers, settle=settle, errors=point_errors)
-        time.sleep(settle)
-        floors.append(_dense.gemm_floor(sizes, batch))
+        raw, _ = time_in_turn(cases, pairs, warm=peers, settle=settle, errors=point_errors,
+                              after_round=floor_round)
         count = cases["fastdense"].count
         systems = summarise(raw, count, 1e6)
+        over_pairs = [s / count / f for s, f in zip(raw["fastdense"], floors)]
         point = {"axis": axis, "width": width, "batch": batch, "n_samples": n,
                  "epochs": epochs, "updates": count,
                  "fastdense_us": systems["fastdense"]["median"],
@@ -105,8 +110,9 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
                  "ratio_pairs": systems["fastdense"]["ratio_pairs"],
                  "floor_us": float(np.median(floors)) * 1e6,
                  "floor_samples_us": [f * 1e6 for f in floors],
+                 "over_floor": float(np.median(over_pairs)),
+                 "over_floor_pairs": over_pairs,
                  "raw_seconds": {s: raw[s] for s in SYSTEMS}}
-        point["over_floor"] = point["fastdense_us"] / point["floor_us"]
         beside = ""
         for peer in peers:
             if peer not in raw:
@@ -130,7 +136,8 @@ def run_sweep(pairs: int, target_seconds: float, log, settle: float = 0.0,
             "unit": "µs per update", "pairs": pairs,
             "floor": "the update's matrix products alone (per layer Z = Wᵀ·A, dW = A·Dᵀ and, "
                      "past the first layer, dA = W·D) through SciPy's BLAS, feature-major, "
-                     "float32; median of two 7-block medians taken before and after the pairs", "target_seconds": target_seconds,
+                     "float32; a 7-block median after every round; fastdense/floor is the median of "
+                     "the rounds' ratios", "target_seconds": target_seconds,
             "widths_at_batch": 32, "batches_at_width": 128,
             "cross_widths": list(cross_widths), "cross_batches": list(cross_batches),
             "peers": [p for p in peers if any(f"{p}_us" in q for q in points)],

@@ -571,15 +571,16 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
     count = cases["fastdense"].count
     if quick:
         log(f"    quick: {count} {w.per}s per run instead")
-    floors = []
-    if wid == "wide":                       # the update's GEMMs alone, before and after
+    floors: list = []
+    floor_round = None
+    if wid == "wide":                       # the update's GEMMs alone, after every round
         from fastdense._core import dense as _dense
-        time.sleep(settle)                  # the other BLAS pool's threads stop spinning
-        floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
-    raw, facts = time_in_turn(cases, pairs, errors=errors, settle=settle)
-    if floors:
-        time.sleep(settle)                  # the other BLAS pool's threads stop spinning
-        floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
+
+        def floor_round():
+            time.sleep(settle)              # the other BLAS pool's threads stop spinning
+            floors.append(_dense.gemm_floor(WIDE_SIZES, WIDE_BATCH))
+    raw, facts = time_in_turn(cases, pairs, errors=errors, settle=settle,
+                              after_round=floor_round)
     systems = summarise(raw, count, w.scale)
     for name, entry in systems.items():
         if facts.get(name):
@@ -597,7 +598,10 @@ def run_workload(wid: str, size: dict, pairs: int, peers: list[str], log,
         # non-GEMM work per update = fastdense's time over the floor, less one
         result["gemm_floor"] = float(np.median(floors)) * w.scale
         result["gemm_floor_samples"] = [f * w.scale for f in floors]
-        result["over_floor"] = systems["fastdense"]["median"] / result["gemm_floor"]
+        # side by side: the median of each round's fastdense time over that round's floor
+        over = [s / count / f for s, f in zip(raw["fastdense"], floors)]
+        result["over_floor_pairs"] = over
+        result["over_floor"] = float(np.median(over))
     if errors:
         result["peer_errors"] = errors
     return result

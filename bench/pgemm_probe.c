@@ -23,10 +23,10 @@
  * over fd_pool.h's pool, the bias/activation epilogue on the thread that made its half)
  * it lost to the OpenBLAS path in whole fits, 0.65–1.05× over 10-256-256-1 at batch
  * 64–256, 10-512-512-1 at 64 and `wide` (medians of 25 alternating rounds): there its two
- * halves ran no quicker than one thread (a 256→256 forward at batch 128: 205 µs on one,
- * 202–215 µs on two; most likely the pool's worker, asleep between products, woke too
- * late to take its half: kept spinning instead, it was slower still). Not kept; README,
- * "Where the matrix-product time goes".
+ * halves ran no quicker than one thread (a 256→256 layer's forward and backward at batch
+ * 128: 613 µs on one thread, 659 on two, the worker taking its half in 75 of 80
+ * products; slower still with the worker kept spinning). Not kept; README, "Where the
+ * matrix-product time goes".
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>

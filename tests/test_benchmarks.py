@@ -183,28 +183,25 @@ def test_quick_sweep_records_each_point_with_its_pairs(tmp_path):
         assert p["over_floor"] == pytest.approx(statistics.median(over))
 
 
-def test_systems_run_in_turn_after_one_untimed_run_each():
-    calls = []
-
+def _recording_cases(calls, *names):
+    """Cases that append their name to calls each time they run."""
     def case(name):
         def prepare():
             return lambda: calls.append(name)
         return bm.Case(1, prepare)
+    return {name: case(name) for name in names}
 
-    raw, _ = bm.time_in_turn({"a": case("a"), "b": case("b")}, pairs=3)
+
+def test_systems_run_in_turn_after_one_untimed_run_each():
+    calls = []
+    raw, _ = bm.time_in_turn(_recording_cases(calls, "a", "b"), pairs=3)
     assert calls == ["a", "b"] * 4          # the warm round, then 3 timed rounds
     assert [len(v) for v in raw.values()] == [3, 3]
 
 
 def test_after_round_runs_once_after_each_timed_round():
     calls = []
-
-    def case(name):
-        def prepare():
-            return lambda: calls.append(name)
-        return bm.Case(1, prepare)
-
-    bm.time_in_turn({"a": case("a"), "b": case("b")}, pairs=2,
+    bm.time_in_turn(_recording_cases(calls, "a", "b"), pairs=2,
                     after_round=lambda: calls.append("floor"))
     assert calls == ["a", "b", "a", "b", "floor", "a", "b", "floor"]
 

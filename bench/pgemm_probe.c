@@ -144,7 +144,7 @@ static void job_init(Job *j, int ni, int no, int n)
 {
     j->ni = ni; j->no = no; j->n = n;
     j->w = fbuf((long)ni * no); j->a = fbuf((long)ni * n); j->d = fbuf((long)no * n);
-    j->out = fbuf((long)ni * (no > n ? no : n) + (long)no * n);
+    j->out = fbuf((long)ni * no + (long)ni * n + (long)no * n);   /* holds any of the three */
     j->bpack = fbuf((long)KC * (MC + NC + NR));
 }
 
@@ -193,13 +193,14 @@ int main(int argc, char **argv)
     double flops = 2.0 * ni * no * n;
     for (int which = 0; which < 3; which++) {
         double t[2][2][BLOCKS];           /* [packed][two at once][block] */
-        float *ref = malloc(sizeof(float) * (size_t)ni * (no > n ? no : n));
+        /* the product's size: Z no × n, dW ni × no, dA ni × n */
+        long cnt = which == 0 ? (long)no * n : which == 1 ? (long)ni * no : (long)ni * n;
+        float *ref = malloc(sizeof(float) * (size_t)cnt);
         for (int packed = 0; packed < 2; packed++) {
             jobs[0].which = which; jobs[0].packed = packed; jobs[0].reps = 1;
             job_once(&jobs[0]);
-            if (!packed) memcpy(ref, jobs[0].out, sizeof(float) * (size_t)ni * (no > n ? no : n));
+            if (!packed) memcpy(ref, jobs[0].out, sizeof(float) * (size_t)cnt);
         }
-        long cnt = which == 0 ? (long)no * n : which == 1 ? (long)ni * no : (long)ni * n;
         double err = 0, mag = 0;
         for (long i = 0; i < cnt; i++) {
             double e = fabs((double)ref[i] - jobs[0].out[i]);

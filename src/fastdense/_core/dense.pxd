@@ -13,6 +13,16 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                          int act_a, double alpha_a, bint a_rows) noexcept nogil
 
+cdef void dense_backward1(const floating* a, const floating* w, const floating* d,
+                          floating* db, floating* da, Py_ssize_t n_in, Py_ssize_t n_out,
+                          int act_a, double alpha_a) noexcept nogil
+
+cdef void outer1(const floating* a, const floating* d, floating* dw, Py_ssize_t n_in,
+                 Py_ssize_t n_out) noexcept nogil
+
+cdef void sgd_outer1(floating* w, floating* b, const floating* a, const floating* d,
+                     double lr, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+
 cdef void gather_rows_t(floating* dst, const floating* src, const Py_ssize_t* rows,
                         Py_ssize_t count, Py_ssize_t width, Py_ssize_t src_rows) noexcept nogil
 

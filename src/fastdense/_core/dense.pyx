@@ -37,6 +37,19 @@ cdef extern from "fm_kernels.h" nogil:
     void fm_backward_d(const double* a, const double* w, const double* d, double* dw,
                        double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
                        Py_ssize_t n_out, int act_a, double alpha_a)
+    void fm_backward1_f(const float* a, const float* w, const float* d, float* db, float* da,
+                        Py_ssize_t n_in, Py_ssize_t n_out, int act_a, float alpha_a)
+    void fm_backward1_d(const double* a, const double* w, const double* d, double* db,
+                        double* da, Py_ssize_t n_in, Py_ssize_t n_out, int act_a,
+                        double alpha_a)
+    void fm_outer1_f(const float* a, const float* d, float* dw, Py_ssize_t n_in,
+                     Py_ssize_t n_out)
+    void fm_outer1_d(const double* a, const double* d, double* dw, Py_ssize_t n_in,
+                     Py_ssize_t n_out)
+    void sgd_outer1_f(float* w, float* b, const float* a, const float* d, float lr,
+                      Py_ssize_t n_in, Py_ssize_t n_out)
+    void sgd_outer1_d(double* w, double* b, const double* a, const double* d, double lr,
+                      Py_ssize_t n_in, Py_ssize_t n_out)
     int FD_HAVE_MK, FD_MK_MAX_K
     void mk_forward_f(const float* a, const float* w, const float* b, float* z,
                       Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, int act, float alpha)
@@ -309,6 +322,38 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
             0, da, <int>n)
     if act_a != FD_ACT_LINEAR:
         act_backward(da, a, n * n_in, act_a, alpha_a)
+
+
+cdef void dense_backward1(const floating* a, const floating* w, const floating* d,
+                          floating* db, floating* da, Py_ssize_t n_in, Py_ssize_t n_out,
+                          int act_a, double alpha_a) noexcept nogil:
+    """dense_backward of one sample without its weight gradient (outer1 gives it): db = d
+    and dA = (W·d) ⊙ f'(A) (none when da is NULL), as fastdense's own batch-1 loops make
+    them (dense_backward's at n = 1 unless BLAS is forced)."""
+    if floating is float:
+        fm_backward1_f(a, w, d, db, da, n_in, n_out, act_a, <float>alpha_a)
+    else:
+        fm_backward1_d(a, w, d, db, da, n_in, n_out, act_a, alpha_a)
+
+
+cdef void outer1(const floating* a, const floating* d, floating* dw, Py_ssize_t n_in,
+                 Py_ssize_t n_out) noexcept nogil:
+    """dW = a ⊗ d: one sample's weight gradient (n_in × n_out)."""
+    if floating is float:
+        fm_outer1_f(a, d, dw, n_in, n_out)
+    else:
+        fm_outer1_d(a, d, dw, n_in, n_out)
+
+
+cdef void sgd_outer1(floating* w, floating* b, const floating* a, const floating* d,
+                     double lr, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    """W ← W − lr·(a ⊗ d), b ← b − lr·d: plain SGD on one sample's gradient without storing
+    it; the values of outer1 then the optimizer's SGD step (a −0.0 weight in a row where
+    a[k] = 0 excepted: it stays −0.0 instead of becoming +0.0)."""
+    if floating is float:
+        sgd_outer1_f(w, b, a, d, <float>lr, n_in, n_out)
+    else:
+        sgd_outer1_d(w, b, a, d, lr, n_in, n_out)
 
 
 cdef void act_backward(floating* d, const floating* y, Py_ssize_t size, int act,

@@ -533,6 +533,64 @@ FD(fm_dgrad_blocks)(const T *restrict a, const T *restrict w, const T *restrict 
     }
 }
 
+/* One sample: db = d and dA = (W·d) ⊙ f'(A) (none when da is NULL), by dots along the
+ * outputs; everything of the batch-1 backward but the weight gradient (fm_outer1). */
+FD_INLINE void
+FD(fm_backward1_body)(const T *restrict a, const T *restrict w, const T *restrict d,
+                      T *restrict db, T *restrict da, ptrdiff_t n_in, ptrdiff_t n_out,
+                      int act_a, T alpha_a)
+{
+    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = d[j];
+    if (!da) return;
+    if (n_out == 1) {           /* one output: dA = w·d₀, no sums */
+        const T d0 = d[0];
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T s = w[k] * d0;
+            da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
+        }
+        if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
+        return;
+    }
+    for (ptrdiff_t k = 0; k < n_in; k++) {
+        const T s = FD(fd_dot)(w + k * n_out, d, n_out);
+        da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
+    }
+    if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
+}
+
+/* One sample's weight gradient: dW = a ⊗ d (n_in × n_out). */
+FD_INLINE void
+FD(fm_outer1_body)(const T *restrict a, const T *restrict d, T *restrict dw,
+                   ptrdiff_t n_in, ptrdiff_t n_out)
+{
+    for (ptrdiff_t k = 0; k < n_in; k++) {
+        const T ak = a[k];
+        T *restrict dwk = dw + k * n_out;
+        for (ptrdiff_t j = 0; j < n_out; j++) dwk[j] = ak * d[j];
+    }
+}
+
+/* Plain SGD fused with one sample's gradient, never stored: W ← W − lr·(a ⊗ d) and
+ * b ← b − lr·d. Each value is what fm_outer1 then the update's SGD loop give (the product
+ * a[k]·d[j] rounded, then p − lr·g, fused or not as that loop is on the same instruction
+ * set), except that the rows where a[k] == 0 (a ReLU's zeros) are left alone: their
+ * products are ±0, which change no weight but a −0.0 one (to +0.0; equal values). */
+FD_INLINE void
+FD(sgd_outer1_body)(T *restrict w, T *restrict b, const T *restrict a, const T *restrict d,
+                    T lr, ptrdiff_t n_in, ptrdiff_t n_out)
+{
+    for (ptrdiff_t j = 0; j < n_out; j++) b[j] = b[j] - lr * d[j];
+    for (ptrdiff_t k = 0; k < n_in; k++) {
+        const T ak = a[k];
+        if (ak == 0) continue;
+        T *restrict wk = w + k * n_out;
+        for (ptrdiff_t j = 0; j < n_out; j++) {
+            const T g = ak * d[j];
+            wk[j] = wk[j] - lr * g;
+        }
+    }
+}
+
 /* dW = A·Dᵀ, db = D·1, dA = (W·D) ⊙ [A > 0] (mask when relu_a; skipped when da is NULL).
  * D n_out × n is the gradient at this layer's pre-activation; A its input. */
 FD_INLINE void
@@ -541,27 +599,8 @@ FD(fm_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
                      ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int vbytes)
 {
     if (n == 1) {               /* one sample: outer product and dot along the outputs */
-        for (ptrdiff_t j = 0; j < n_out; j++) db[j] = d[j];
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            const T ak = a[k];
-            T *restrict dwk = dw + k * n_out;
-            for (ptrdiff_t j = 0; j < n_out; j++) dwk[j] = ak * d[j];
-        }
-        if (!da) return;
-        if (n_out == 1) {       /* one output: dA = w·d₀, no sums */
-            const T d0 = d[0];
-            for (ptrdiff_t k = 0; k < n_in; k++) {
-                const T s = w[k] * d0;
-                da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
-            }
-            if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
-            return;
-        }
-        for (ptrdiff_t k = 0; k < n_in; k++) {
-            const T s = FD(fd_dot)(w + k * n_out, d, n_out);
-            da[k] = (act_a == FD_ACT_RELU && !(a[k] > 0)) ? (T)0 : s;
-        }
-        if (act_a > FD_ACT_RELU) FD(act_grad_mul_body)(da, a, n_in, act_a, alpha_a);
+        FD(fm_outer1_body)(a, d, dw, n_in, n_out);
+        FD(fm_backward1_body)(a, w, d, db, da, n_in, n_out, act_a, alpha_a);
         return;
     }
     if (n_out == 1) {           /* one output (a regression head): one pass over the inputs */
@@ -719,6 +758,21 @@ FD_DISPATCHED(fm_forward,
             (const T *restrict a, const T *restrict w, const T *restrict b, T *restrict z,
              ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int act, T alpha),
             (a, w, b, z, n, n_in, n_out, act, alpha))
+
+FD_DISPATCHED(fm_backward1,
+            (const T *restrict a, const T *restrict w, const T *restrict d, T *restrict db,
+             T *restrict da, ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a),
+            (a, w, d, db, da, n_in, n_out, act_a, alpha_a))
+
+FD_DISPATCHED(fm_outer1,
+            (const T *restrict a, const T *restrict d, T *restrict dw, ptrdiff_t n_in,
+             ptrdiff_t n_out),
+            (a, d, dw, n_in, n_out))
+
+FD_DISPATCHED(sgd_outer1,
+            (T *restrict w, T *restrict b, const T *restrict a, const T *restrict d, T lr,
+             ptrdiff_t n_in, ptrdiff_t n_out),
+            (w, b, a, d, lr, n_in, n_out))
 
 /* fm_backward and gather_t: like FD_DISPATCHED, but each copy also gets its vector width. */
 #define FD_BWD_PARAMS (const T *restrict a, const T *restrict w, const T *restrict d,     \

@@ -23,11 +23,11 @@ import numpy as np
 from libc.float cimport DBL_MAX, FLT_MAX
 
 from fastdense._core.dense cimport (abs_sum, act_forward, all_finite, dense_forward, dense_backward,
-                                    gather_rows_t, gelu_backward, grads_finite, head_loss,
-                                    metric_sums, regularize, relu_backward, softmax_columns,
-                                    use_blas)
+                                    dense_backward1, gather_rows_t, gelu_backward, grads_finite,
+                                    head_loss, metric_sums, outer1, regularize, relu_backward,
+                                    sgd_outer1, softmax_columns, use_blas)
 from fastdense._core.losses cimport mse_forward_backward
-from fastdense._core.updates cimport StepConfig, make_config, optimizer_step
+from fastdense._core.updates cimport RULE_SGD, StepConfig, make_config, optimizer_step
 
 cdef extern from "fd_fpenv.h" nogil:
     unsigned int fd_fp_enter(int flush)
@@ -181,12 +181,16 @@ cdef double penalty(const Layout* lay, const floating* params, floating* grads) 
 
 cdef double forward_backward(const Layout* lay, const floating* params, floating* grads,
                              floating* ws, Py_ssize_t cap, Py_ssize_t nb,
-                             double* msums, double* dsums) noexcept nogil:
+                             double* msums, double* dsums, bint no_dw=False) noexcept nogil:
     """Loss of the nb rows in the workspace (inputs in activation 0, targets — and a row of
     sample weights when weighted — at y_off) and its gradient with respect to every
     parameter, written into `grads`; the metrics' per-sample sums added into msums (NULL:
     none); dsums[l] = Σ|D_l|, the sum of the absolute values of layer l's output gradient
-    (NULL: none; for grads_proved_finite)."""
+    (NULL: none; for grads_proved_finite).
+
+    no_dw (one sample, no regulariser, no layer on BLAS: the caller checks): the weights'
+    gradients are not written, only the biases' — which at one sample are each layer's
+    output gradient D_l, from which weight_grads1 or sgd_step1 take the rest."""
     cdef int l, L = lay.n_layers, pc
     cdef Py_ssize_t k = lay.sizes[L]
     cdef floating* d = ws + cap * lay.d0_off
@@ -214,12 +218,18 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
         pc = lay.act[l - 1] if l > 0 else ACT_LINEAR
         if dsums != NULL:
             dsums[l] = abs_sum(d, nb * lay.sizes[l + 1])
-        dense_backward(a, params + lay.w_off[l], d,
-                       grads + lay.w_off[l], grads + lay.b_off[l],
-                       d_prev if l > 0 else NULL,
-                       nb, lay.sizes[l], lay.sizes[l + 1],
-                       ACT_LINEAR if _is_gelu(pc) else pc, lay.alpha[l - 1] if l > 0 else 0.0,
-                       l == 0 and rows0)
+        if no_dw:
+            dense_backward1(a, params + lay.w_off[l], d, grads + lay.b_off[l],
+                            d_prev if l > 0 else NULL, lay.sizes[l], lay.sizes[l + 1],
+                            ACT_LINEAR if _is_gelu(pc) else pc,
+                            lay.alpha[l - 1] if l > 0 else 0.0)
+        else:
+            dense_backward(a, params + lay.w_off[l], d,
+                           grads + lay.w_off[l], grads + lay.b_off[l],
+                           d_prev if l > 0 else NULL,
+                           nb, lay.sizes[l], lay.sizes[l + 1],
+                           ACT_LINEAR if _is_gelu(pc) else pc,
+                           lay.alpha[l - 1] if l > 0 else 0.0, l == 0 and rows0)
         if l > 0 and _is_gelu(pc):
             gelu_backward(d_prev, ws + cap * lay.pre_off[l - 1], nb * lay.sizes[l],
                           pc == ACT_GELU_TANH)
@@ -258,6 +268,33 @@ cdef bint grads_proved_finite(const Layout* lay, floating* ws, Py_ssize_t cap,
         if not (sa <= limit and sd <= limit and (sa if sa > 1 else 1.0) * sd <= limit):
             return False
     return True
+
+
+cdef void weight_grads1(const Layout* lay, floating* grads, floating* ws,
+                        Py_ssize_t cap) noexcept nogil:
+    """The weights' gradients forward_backward(…, no_dw=True) left out: dW_l = a_l ⊗ D_l
+    (D_l in the bias slots), which completes the gradient."""
+    cdef int l
+    for l in range(lay.n_layers):
+        outer1(_act(lay, ws, cap, l), grads + lay.b_off[l], grads + lay.w_off[l],
+               lay.sizes[l], lay.sizes[l + 1])
+
+
+cdef void sgd_step1(const Layout* lay, floating* params, const floating* grads,
+                    floating* ws, Py_ssize_t cap, double lr) noexcept nogil:
+    """Plain SGD after forward_backward(…, no_dw=True), its gradient proved finite: every
+    layer's W −= lr·(a_l ⊗ D_l) and b −= lr·D_l in one pass over the weights, the values
+    optimizer_step gives from the whole gradient (dense.sgd_outer1)."""
+    cdef int l
+    for l in range(lay.n_layers):
+        sgd_outer1(params + lay.w_off[l], params + lay.b_off[l], _act(lay, ws, cap, l),
+                   grads + lay.b_off[l], lr, lay.sizes[l], lay.sizes[l + 1])
+
+
+cdef inline bint plain_sgd(const StepConfig* cfg) noexcept nogil:
+    """Whether cfg is SGD without momentum, clipping or weight decay: p ← p − lr·g."""
+    return (cfg.rule == RULE_SGD and cfg.clipnorm <= 0 and cfg.clipvalue <= 0
+            and cfg.global_clipnorm <= 0 and cfg.weight_decay == 0)
 
 
 cdef inline bint proof_pays(const Layout* lay, Py_ssize_t nb, Py_ssize_t per_sample,
@@ -438,11 +475,15 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     cdef double dsums[FD_MAX_LAYERS]
     cdef double* ds
     cdef int l
+    cdef bint fuse, proved
     for l in range(lay.n_layers):
         per_sample += lay.sizes[l] + lay.sizes[l + 1]
     # every batch but perhaps the last is whole: its two rules are worked out once
     cdef bint proof_whole = proof_pays(lay, batch_size, per_sample, n_params)
     cdef bint cold_whole = not any_blas(lay, batch_size)
+    # plain SGD on one sample, its gradient proved finite: the weights are updated from
+    # the activations and output gradients, and the weight gradient is never stored
+    cdef bint sgd1 = plain_sgd(cfg) and not any_blas(lay, 1)
     b = 0
     start = 0
     status[0] = EPOCH_DONE
@@ -456,17 +497,22 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
             ds = dsums if proof_whole else NULL
         else:
             ds = dsums if proof_pays(lay, nb, per_sample, n_params) else NULL
-        loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds)
+        fuse = sgd1 and nb == 1 and ds != NULL
+        loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds, fuse)
         losses[b] = loss
+        proved = loss - loss == 0 and ds != NULL and grads_proved_finite(lay, ws, cap, nb, ds)
+        if fuse and not proved:
+            weight_grads1(lay, grads, ws, cap)      # not proved: check the whole gradient
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
-        if loss - loss != 0 or not ((ds != NULL and grads_proved_finite(lay, ws, cap, nb, ds))
-                                    or grads_finite(grads, n_params)):
+        if loss - loss != 0 or not (proved or grads_finite(grads, n_params)):
             status[0] = EPOCH_DIVERGED
             return b
         cfg.blas_cold = cold_whole if nb == batch_size else not any_blas(lay, nb)
         cfg.lr = lrs[b * lr_stride]
         cfg.t = t_first + b
-        if optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
+        if fuse and proved:
+            sgd_step1(lay, params, grads, ws, cap, cfg.lr)
+        elif optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
             status[0] = EPOCH_REFUSED
             return b
         total += loss * nb

@@ -1,0 +1,115 @@
+"""Plain SGD at batch 1 updates the weights straight from each layer's input and output
+gradient, without storing the weight gradient (train.pyx's sgd_step1, dense.sgd_outer1).
+It must give the values of the unfused path: the whole gradient (compute_gradients), then
+the optimizer's SGD step on it, and the formula p − lr·g written again in NumPy."""
+import numpy as np
+import pytest
+
+import fastdense as fd
+from fastdense._core import updates
+
+SGD = updates.RULES["sgd"]
+
+# (sizes, activations, loss): ReLU rows of zeros (skipped by the fused update), tails of
+# every vector width, a one-unit layer, one-output and several-output heads, GELU (whose
+# derivative is applied after the layer's backward) and a softmax head
+CASES = {
+    "relu": ((10, 64, 64, 1), ["relu", "relu", None], "mse"),
+    "tails": ((7, 33, 17, 3), ["tanh", "leaky_relu", None], "mse"),
+    "one_unit": ((12, 1, 9, 2), ["elu", "sigmoid", None], "huber"),
+    "gelu_softmax": ((5, 20, 4), ["gelu", "softmax"], "categorical_crossentropy"),
+    "wide": ((3, 130, 1), ["relu", None], "mae"),
+}
+
+
+def model_of(case, dtype, lr):
+    sizes, acts, loss = CASES[case]
+    layers = [fd.Dense(sizes[1], activation=acts[0], input_shape=(sizes[0],))]
+    layers += [fd.Dense(u, activation=a) for u, a in zip(sizes[2:], acts[1:])]
+    model = fd.Sequential(layers, dtype=dtype, seed=3)
+    model.compile(optimizer=fd.optimizers.SGD(learning_rate=lr), loss=loss)
+    return model
+
+
+def data_of(case, dtype, n, rng):
+    sizes, _, loss = CASES[case]
+    x = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "categorical_crossentropy":
+        y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    return x, y
+
+
+def unfused(model, x, y, lr):
+    """One epoch at batch 1 in order, by the whole gradient and the optimizer's own step
+    per variable (each under BLAS axpy's threshold, so fastdense's SGD loop)."""
+    for i in range(len(x)):
+        _, grads = model.compute_gradients(x[i:i + 1], y[i:i + 1])
+        weights = model.get_weights()
+        for w, g in zip(weights, grads):
+            updates.optimizer_step_checked(w.reshape(-1), g.reshape(-1), [], SGD, (), lr,
+                                           i + 1)
+        model.set_weights(weights)
+
+
+def numpy_sgd(model, x, y, lr):
+    """The same epoch with p − lr·g in float64 NumPy on compute_gradients' gradient."""
+    for i in range(len(x)):
+        _, grads = model.compute_gradients(x[i:i + 1], y[i:i + 1])
+        model.set_weights([w.astype(np.float64) - lr * g.astype(np.float64)
+                           for w, g in zip(model.get_weights(), grads)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_batch_one_sgd_fit_gives_the_unfused_steps_values_exactly(case, dtype, rng):
+    lr = 0.05
+    x, y = data_of(case, dtype, 40, rng)
+    fused = model_of(case, dtype, lr)
+    expect = model_of(case, dtype, lr)
+    hist = fused.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    unfused(expect, x, y, lr)
+    assert fused.optimizer.iterations == len(x)
+    assert np.isfinite(hist.history["loss"][0])
+    for got, want in zip(fused.get_weights(), expect.get_weights()):
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    # and the weights moved: a fit that skipped updates would not match by accident
+    start = model_of(case, dtype, lr).get_weights()
+    assert any(not np.array_equal(a, b) for a, b in zip(start, fused.get_weights()))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["relu", "gelu_softmax"])
+def test_batch_one_sgd_fit_follows_the_formula_in_numpy(case, dtype, rng):
+    lr = 0.05
+    x, y = data_of(case, dtype, 25, rng)
+    fused = model_of(case, dtype, lr)
+    expect = model_of(case, dtype, lr)
+    fused.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    numpy_sgd(expect, x, y, lr)
+    tol = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
+    for got, want in zip(fused.get_weights(), expect.get_weights()):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+def test_a_finite_gradient_the_proof_cannot_bound_is_still_applied():
+    # one linear layer, 1,000 inputs of 1e19 and an output gradient of 2e17: the proof's
+    # bound Σ|a|·Σ|d| = 2e39 is past float32's range, each gradient value (2e36) is not,
+    # so the update must come from the gradient read value by value
+    n_in = 1000
+    model = fd.Sequential([fd.Dense(1, input_shape=(n_in,))], dtype=np.float32)
+    model.compile(optimizer=fd.optimizers.SGD(learning_rate=1e-30), loss="mse")
+    model.set_weights([np.zeros((n_in, 1), np.float32), np.zeros(1, np.float32)])
+    x = np.full((1, n_in), 1e19, np.float32)
+    y = np.full((1, 1), -1e17, np.float32)
+    a_sum, d_sum = float(np.abs(x).sum()), 2 * 1e17       # MSE: d = 2(ŷ − y) at ŷ = 0
+    assert a_sum * d_sum > float(np.finfo(np.float32).max)
+    loss, grads = model.compute_gradients(x, y)
+    assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads)
+    model.fit(x, y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+    assert model.optimizer.iterations == 1
+    w, b = model.get_weights()
+    np.testing.assert_allclose(w, -1e-30 * (1e19 * 2e17) * np.ones((n_in, 1)), rtol=1e-6)
+    np.testing.assert_allclose(b, -1e-30 * 2e17 * np.ones(1), rtol=1e-6)

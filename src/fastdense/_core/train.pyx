@@ -27,7 +27,8 @@ from fastdense._core.dense cimport (abs_sum, act_forward, all_finite, dense_forw
                                     head_loss, metric_sums, outer1, regularize, relu_backward,
                                     sgd_outer1, softmax_columns, use_blas)
 from fastdense._core.losses cimport mse_forward_backward
-from fastdense._core.updates cimport RULE_SGD, StepConfig, make_config, optimizer_step
+from fastdense._core.updates cimport (RULE_SGD, StepConfig, elementwise_step, make_config,
+                                      optimizer_step, rule_update)
 
 cdef extern from "fd_fpenv.h" nogil:
     unsigned int fd_fp_enter(int flush)
@@ -291,6 +292,61 @@ cdef void sgd_step1(const Layout* lay, floating* params, const floating* grads,
                    grads + lay.b_off[l], lr, lay.sizes[l], lay.sizes[l + 1])
 
 
+cdef enum:
+    SPAN_DOUBLES = 1024     # the stack buffer rule_step1 makes the gradient in (8 KiB)
+    # rule_step1 from gradients of this many bytes: below, the stored gradient stays in
+    # cache and the pieces' calls cost more than they save (fits of 10-w-w-1 at batch 1,
+    # 2-core Xeon, 2026-12-03, unfused over fused, momentum / Adam: 428 KiB 1.10 / 0.99,
+    # 610 KiB 1.27 / 1.17, 1 MiB 1.43 / 1.11; 64 KiB 0.92 / 0.96)
+    STEP1_MIN_BYTES = 1 << 19
+
+
+cdef void outer_span(const floating* a, const floating* d, floating* out, Py_ssize_t n_out,
+                     Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """out[i − lo] = a[i // n_out]·d[i % n_out] for lo ≤ i < hi: values lo … hi − 1 of the
+    row-major a ⊗ d (a part row, whole rows, a part row)."""
+    cdef Py_ssize_t k = lo // n_out, j = lo - k * n_out, m, rows
+    if j > 0:
+        m = n_out - j if n_out - j < hi - lo else hi - lo
+        outer1(a + k, d + j, out, 1, m)
+        out += m
+        lo += m
+        k += 1
+    rows = (hi - lo) // n_out
+    if rows > 0:
+        outer1(a + k, d, out, rows, n_out)
+        out += rows * n_out
+        lo += rows * n_out
+        k += rows
+    if lo < hi:
+        outer1(a + k, d, out, 1, hi - lo)
+
+
+cdef void rule_step1(const Layout* lay, floating* params, const floating* grads,
+                     floating* ws, Py_ssize_t cap, const StepConfig* cfg,
+                     floating** state) noexcept nogil:
+    """Any elementwise rule (elementwise_step) after forward_backward(…, no_dw=True), its
+    gradient proved finite: each bias from D_l itself, each W from a_l ⊗ D_l made a piece
+    at a time in a small buffer that stays in L1 and never written to the gradient: the
+    values optimizer_step gives from the whole gradient (the rules are elementwise)."""
+    cdef double store[SPAN_DOUBLES]
+    cdef floating* buf = <floating*>store
+    cdef Py_ssize_t span = SPAN_DOUBLES * sizeof(double) // sizeof(floating), lo, hi, w0, size
+    cdef int l
+    for l in range(lay.n_layers):
+        rule_update(cfg, params, grads + lay.b_off[l], state, lay.b_off[l],
+                    lay.b_off[l] + lay.sizes[l + 1], 1.0, 1.0)
+        w0 = lay.w_off[l]
+        size = lay.sizes[l] * lay.sizes[l + 1]
+        lo = 0
+        while lo < size:
+            hi = lo + span if size - lo > span else size
+            outer_span(_act(lay, ws, cap, l), grads + lay.b_off[l], buf, lay.sizes[l + 1],
+                       lo, hi)
+            rule_update(cfg, params, buf, state, w0 + lo, w0 + hi, 1.0, 1.0)
+            lo = hi
+
+
 cdef inline bint plain_sgd(const StepConfig* cfg) noexcept nogil:
     """Whether cfg is SGD without momentum, clipping or weight decay: p ← p − lr·g."""
     return (cfg.rule == RULE_SGD and cfg.clipnorm <= 0 and cfg.clipvalue <= 0
@@ -481,9 +537,11 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     # every batch but perhaps the last is whole: its two rules are worked out once
     cdef bint proof_whole = proof_pays(lay, batch_size, per_sample, n_params)
     cdef bint cold_whole = not any_blas(lay, batch_size)
-    # plain SGD on one sample, its gradient proved finite: the weights are updated from
-    # the activations and output gradients, and the weight gradient is never stored
-    cdef bint sgd1 = plain_sgd(cfg) and not any_blas(lay, 1)
+    # one sample, its gradient proved finite, an elementwise rule: the weights are updated
+    # from the activations and output gradients, and the weight gradient is never stored
+    cdef bint sgd1 = plain_sgd(cfg)
+    cdef bint step1 = (elementwise_step(cfg) and not any_blas(lay, 1)
+                       and (sgd1 or n_params * <Py_ssize_t>sizeof(floating) >= STEP1_MIN_BYTES))
     b = 0
     start = 0
     status[0] = EPOCH_DONE
@@ -497,7 +555,7 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
             ds = dsums if proof_whole else NULL
         else:
             ds = dsums if proof_pays(lay, nb, per_sample, n_params) else NULL
-        fuse = sgd1 and nb == 1 and ds != NULL
+        fuse = step1 and nb == 1 and ds != NULL
         loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds, fuse)
         losses[b] = loss
         proved = loss - loss == 0 and ds != NULL and grads_proved_finite(lay, ws, cap, nb, ds)
@@ -511,7 +569,10 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         cfg.lr = lrs[b * lr_stride]
         cfg.t = t_first + b
         if fuse and proved:
-            sgd_step1(lay, params, grads, ws, cap, cfg.lr)
+            if sgd1:
+                sgd_step1(lay, params, grads, ws, cap, cfg.lr)
+            else:
+                rule_step1(lay, params, grads, ws, cap, cfg, state)
         elif optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
             status[0] = EPOCH_REFUSED
             return b

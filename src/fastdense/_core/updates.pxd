@@ -76,6 +76,21 @@ cdef inline void step_config_init(StepConfig* cfg) noexcept nogil:
 cdef void sgd_update(floating* p, const floating* g, floating lr,
                      Py_ssize_t n) noexcept nogil
 
+# The rule of cfg on p[lo:hi] and its state, from g[0:hi − lo]: the gradient of p[lo]
+# onwards, which may be stored apart from any whole gradient (pre/post: optimizer_step's
+# clipnorm scales; 1 when off). The caller has checked the rule id.
+cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
+                      floating** state, Py_ssize_t lo, Py_ssize_t hi,
+                      double pre_d, double post_d) noexcept nogil
+
+
+cdef inline bint elementwise_step(const StepConfig* cfg) noexcept nogil:
+    """Whether cfg's update of each value needs only that value's gradient (no norm of a
+    variable's or the whole gradient): rule_update on any span of p gives optimizer_step's
+    values there."""
+    return cfg.clipnorm <= 0 and cfg.global_clipnorm <= 0
+
+
 cdef int optimizer_step(const StepConfig* cfg, floating* p, const floating* g,
                         floating** state, Py_ssize_t n,
                         const Py_ssize_t* seg, Py_ssize_t nseg) noexcept nogil

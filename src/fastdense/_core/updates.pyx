@@ -256,8 +256,9 @@ cdef inline floating* at(floating** state, int k, Py_ssize_t lo) noexcept nogil:
 cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
                       floating** state, Py_ssize_t lo, Py_ssize_t hi,
                       double pre_d, double post_d) noexcept nogil:
-    """The rule of cfg on p[lo:hi] (its gradient scaled by pre_d before and post_d after
-    the clipvalue clamp); the caller has checked the rule id."""
+    """The rule of cfg on p[lo:hi] and its state from the gradient g[0:hi − lo] (scaled by
+    pre_d before and post_d after the clipvalue clamp); the caller has checked the rule
+    id. g points at the gradient of p[lo] itself, so it may be a span stored apart."""
     cdef Py_ssize_t n = hi - lo
     cdef floating lr = <floating>cfg.lr
     cdef floating wd = <floating>cfg.weight_decay
@@ -269,7 +270,6 @@ cdef void rule_update(const StepConfig* cfg, floating* p, const floating* g,
     cdef floating* a = NULL
     cdef floating alpha
     p += lo
-    g += lo
     if rule == RULE_SGD:
         if floating is float:
             sgd_step_f(p, g, n, lr, wd, pre, cv, post)
@@ -344,10 +344,10 @@ cdef void rule_chunk(void* arg, Py_ssize_t c) noexcept nogil:
     if b > t.hi:
         b = t.hi
     if t.is_double:
-        rule_update(t.cfg, <double*>t.p, <const double*>t.g, <double**>t.state, a, b,
+        rule_update(t.cfg, <double*>t.p, <const double*>t.g + a, <double**>t.state, a, b,
                     t.pre, t.post)
     else:
-        rule_update(t.cfg, <float*>t.p, <const float*>t.g, <float**>t.state, a, b,
+        rule_update(t.cfg, <float*>t.p, <const float*>t.g + a, <float**>t.state, a, b,
                     t.pre, t.post)
 
 
@@ -363,11 +363,11 @@ cdef void run_rule(const StepConfig* cfg, floating* p, const floating* g,
     # alike, so starting the vector loops at p's first cache line aligns every stream:
     # the AVX-512 loops lose ~10 % to loads split across cache lines otherwise.
     if head > 0 and hi - lo > head:
-        rule_update(cfg, p, g, state, lo, lo + head, pre, post)
+        rule_update(cfg, p, g + lo, state, lo, lo + head, pre, post)
         lo += head
     nt = threads_for(hi - lo)
     if nt <= 1:
-        rule_update(cfg, p, g, state, lo, hi, pre, post)
+        rule_update(cfg, p, g + lo, state, lo, hi, pre, post)
         return
     # Many small pieces (whole cache lines, starting at p's first one) handed out on
     # demand, not one half per thread: on a shared machine a thread that wakes late or

@@ -324,6 +324,39 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
         act_backward(da, a, n * n_in, act_a, alpha_a)
 
 
+cdef void dense_backward_blas_nodw(const floating* a, const floating* w, const floating* d,
+                                   floating* db, floating* da, Py_ssize_t n, Py_ssize_t n_in,
+                                   Py_ssize_t n_out, int act_a, double alpha_a) noexcept nogil:
+    """dense_backward's BLAS path without the weight gradient: db = D·1 and dA = (W·D) ⊙
+    f'(A) (none when da is NULL), the values dense_backward gives where use_blas holds;
+    weight_product_blas makes the weights' part later (or updates W with it directly)."""
+    if floating is float:
+        fm_row_sums_f(d, db, n_out, n)
+    else:
+        fm_row_sums_d(d, db, n_out, n)
+    if da == NULL:
+        return
+    gemm_rm(False, False, <int>n_in, <int>n, <int>n_out, 1, w, <int>n_out, d, <int>n,
+            0, da, <int>n)
+    if act_a != FD_ACT_LINEAR:
+        act_backward(da, a, n * n_in, act_a, alpha_a)
+
+
+cdef void weight_product_blas(const floating* a, const floating* d, floating* c,
+                              double alpha, double beta, Py_ssize_t n, Py_ssize_t n_in,
+                              Py_ssize_t n_out, bint a_rows) noexcept nogil:
+    """C ← alpha·A·Dᵀ + beta·C (C n_in × n_out) through BLAS, A and D as dense_backward
+    takes them: the weight gradient (alpha 1, beta 0: dense_backward's product) or plain
+    SGD applied straight to W (alpha −lr, beta 1), never storing the gradient."""
+    cdef floating al = <floating>alpha, be = <floating>beta
+    if a_rows:
+        gemm_rm(True, True, <int>n_in, <int>n_out, <int>n, al, a, <int>n_in, d, <int>n,
+                be, c, <int>n_out)
+    else:
+        gemm_rm(False, True, <int>n_in, <int>n_out, <int>n, al, a, <int>n, d, <int>n,
+                be, c, <int>n_out)
+
+
 cdef void dense_backward1(const floating* a, const floating* w, const floating* d,
                           floating* db, floating* da, Py_ssize_t n_in, Py_ssize_t n_out,
                           int act_a, double alpha_a) noexcept nogil:

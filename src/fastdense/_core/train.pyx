@@ -23,9 +23,10 @@ import numpy as np
 from libc.float cimport DBL_MAX, FLT_MAX
 
 from fastdense._core.dense cimport (abs_sum, act_forward, all_finite, dense_forward, dense_backward,
-                                    dense_backward1, gather_rows_t, gelu_backward, grads_finite,
+                                    dense_backward1, dense_backward_blas_nodw, gather_rows_t, gelu_backward, grads_finite,
                                     head_loss, metric_sums, outer1, regularize, relu_backward,
-                                    sgd_outer1, softmax_columns, use_blas)
+                                    sgd_outer1, softmax_columns, use_blas,
+                                    weight_product_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport (RULE_SGD, StepConfig, elementwise_step, make_config,
                                       optimizer_step, rule_update)
@@ -182,7 +183,8 @@ cdef double penalty(const Layout* lay, const floating* params, floating* grads) 
 
 cdef double forward_backward(const Layout* lay, const floating* params, floating* grads,
                              floating* ws, Py_ssize_t cap, Py_ssize_t nb,
-                             double* msums, double* dsums, bint no_dw=False) noexcept nogil:
+                             double* msums, double* dsums, bint no_dw=False,
+                             const bint* defer=NULL) noexcept nogil:
     """Loss of the nb rows in the workspace (inputs in activation 0, targets — and a row of
     sample weights when weighted — at y_off) and its gradient with respect to every
     parameter, written into `grads`; the metrics' per-sample sums added into msums (NULL:
@@ -191,7 +193,11 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
 
     no_dw (one sample, no regulariser, no layer on BLAS: the caller checks): the weights'
     gradients are not written, only the biases' — which at one sample are each layer's
-    output gradient D_l, from which weight_grads1 or sgd_step1 take the rest."""
+    output gradient D_l, from which weight_grads1 or sgd_step1 take the rest.
+
+    defer (NULL: none; see plan_deferred): layer l's weight gradient is not made where
+    defer[l] (its product goes to BLAS), and its output gradient D_l (n_out × nb) is kept
+    in that gradient's place instead, for sgd_deferred or deferred_grads."""
     cdef int l, L = lay.n_layers, pc
     cdef Py_ssize_t k = lay.sizes[L]
     cdef floating* d = ws + cap * lay.d0_off
@@ -201,6 +207,8 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
     cdef double loss
     cdef floating* a
     cdef bint rows0 = input_rows(lay, nb)
+    if defer != NULL and defer[L - 1]:
+        d = grads + lay.w_off[L - 1]
     forward_train(lay, params, ws, cap, nb, not lay.fast_mse)
     a = _act(lay, ws, cap, L)
     if lay.fast_mse:
@@ -217,6 +225,14 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
     for l in range(L - 1, -1, -1):
         a = _act(lay, ws, cap, l)
         pc = lay.act[l - 1] if l > 0 else ACT_LINEAR
+        if defer != NULL:
+            # D_(l−1) goes where it is kept, or to the delta buffer d does not occupy
+            if l > 0 and defer[l - 1]:
+                d_prev = grads + lay.w_off[l - 1]
+            elif d == ws + cap * lay.d0_off:
+                d_prev = ws + cap * lay.d1_off
+            else:
+                d_prev = ws + cap * lay.d0_off
         if dsums != NULL:
             dsums[l] = abs_sum(d, nb * lay.sizes[l + 1])
         if no_dw:
@@ -224,6 +240,11 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
                             d_prev if l > 0 else NULL, lay.sizes[l], lay.sizes[l + 1],
                             ACT_LINEAR if _is_gelu(pc) else pc,
                             lay.alpha[l - 1] if l > 0 else 0.0)
+        elif defer != NULL and defer[l]:
+            dense_backward_blas_nodw(a, params + lay.w_off[l], d, grads + lay.b_off[l],
+                                     d_prev if l > 0 else NULL, nb, lay.sizes[l],
+                                     lay.sizes[l + 1], ACT_LINEAR if _is_gelu(pc) else pc,
+                                     lay.alpha[l - 1] if l > 0 else 0.0)
         else:
             dense_backward(a, params + lay.w_off[l], d,
                            grads + lay.w_off[l], grads + lay.b_off[l],
@@ -290,6 +311,71 @@ cdef void sgd_step1(const Layout* lay, floating* params, const floating* grads,
     for l in range(lay.n_layers):
         sgd_outer1(params + lay.w_off[l], params + lay.b_off[l], _act(lay, ws, cap, l),
                    grads + lay.b_off[l], lr, lay.sizes[l], lay.sizes[l + 1])
+
+
+cdef bint _defer_sgd = True
+
+
+def set_deferred_sgd(on):
+    """Whether plain SGD on batches of more than one sample may update the weights of
+    layers whose products go to BLAS straight from their input and output gradient (one
+    product W ← W − lr·A·Dᵀ, the gradient never stored; see plan_deferred). On by default;
+    returns the previous setting. For tests and benchmarks; not thread-safe."""
+    global _defer_sgd
+    previous = bool(_defer_sgd)
+    _defer_sgd = bool(on)
+    return previous
+
+
+cdef bint plan_deferred(const Layout* lay, Py_ssize_t nb, bint* defer) noexcept nogil:
+    """Which layers plain SGD on nb > 1 samples updates straight from A_l and D_l: those
+    whose products go to BLAS (a product of BLAS's there costs what the gradient's did,
+    and the gradient's write, read and update pass are saved), and whose output gradient
+    fits where the weight gradient would be (nb ≤ n_in), where it is kept until the
+    update. Returns whether there is one. (Smaller layers' gradients stay in cache.)"""
+    cdef int l
+    cdef bint some = False
+    for l in range(lay.n_layers):
+        defer[l] = (_defer_sgd and nb > 1 and nb <= lay.sizes[l]
+                    and use_blas(nb, lay.sizes[l], lay.sizes[l + 1]))
+        some = some or defer[l]
+    return some
+
+
+cdef void deferred_grads(const Layout* lay, floating* grads, floating* ws, Py_ssize_t cap,
+                         Py_ssize_t nb, const bint* defer) noexcept nogil:
+    """The weight gradients forward_backward(…, defer) left out, for when the gradient
+    must be checked or another rule applied: each deferred layer's D_l is copied from its
+    weight gradient's place to the delta buffer, then dW_l = A_l·D_lᵀ is made there (the
+    values dense_backward gives), which completes the gradient."""
+    cdef int l
+    cdef floating* buf = ws + cap * lay.d0_off
+    for l in range(lay.n_layers):
+        if defer[l]:
+            memcpy(buf, grads + lay.w_off[l], nb * lay.sizes[l + 1] * sizeof(floating))
+            weight_product_blas(_act(lay, ws, cap, l), buf, grads + lay.w_off[l], 1.0, 0.0,
+                                nb, lay.sizes[l], lay.sizes[l + 1], l == 0 and input_rows(lay, nb))
+
+
+cdef void sgd_deferred(const Layout* lay, floating* params, const floating* grads,
+                       floating* ws, Py_ssize_t cap, Py_ssize_t nb, const bint* defer,
+                       const StepConfig* cfg, floating** state) noexcept nogil:
+    """Plain SGD after forward_backward(…, defer), the gradient proved finite: each
+    deferred layer's W ← W − lr·A_l·D_lᵀ in one BLAS product (alpha −lr, beta 1) and its
+    bias from db; every other layer's W and b from their gradient, as optimizer_step does.
+    The values are the stored gradient's update up to the rounding of BLAS's epilogue
+    (W + (−lr)·Σ where the update adds −lr·rounded(Σ))."""
+    cdef int l
+    for l in range(lay.n_layers):
+        if defer[l]:
+            weight_product_blas(_act(lay, ws, cap, l), grads + lay.w_off[l],
+                                params + lay.w_off[l], -cfg.lr, 1.0, nb, lay.sizes[l],
+                                lay.sizes[l + 1], l == 0 and input_rows(lay, nb))
+            rule_update(cfg, params, grads + lay.b_off[l], state, lay.b_off[l],
+                        lay.b_off[l] + lay.sizes[l + 1], 1.0, 1.0)
+        else:
+            rule_update(cfg, params, grads + lay.w_off[l], state, lay.w_off[l],
+                        lay.b_off[l] + lay.sizes[l + 1], 1.0, 1.0)
 
 
 cdef enum:
@@ -531,7 +617,8 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
     cdef double dsums[FD_MAX_LAYERS]
     cdef double* ds
     cdef int l
-    cdef bint fuse, proved
+    cdef bint fuse, proved, deferred
+    cdef bint defer[FD_MAX_LAYERS]
     for l in range(lay.n_layers):
         per_sample += lay.sizes[l] + lay.sizes[l + 1]
     # every batch but perhaps the last is whole: its two rules are worked out once
@@ -556,11 +643,16 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         else:
             ds = dsums if proof_pays(lay, nb, per_sample, n_params) else NULL
         fuse = step1 and nb == 1 and ds != NULL
-        loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds, fuse)
+        # plain SGD on a batch whose proof applies: BLAS layers update W from A and D
+        deferred = sgd1 and nb > 1 and ds != NULL and plan_deferred(lay, nb, defer)
+        loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds, fuse,
+                                defer if deferred else NULL)
         losses[b] = loss
         proved = loss - loss == 0 and ds != NULL and grads_proved_finite(lay, ws, cap, nb, ds)
         if fuse and not proved:
             weight_grads1(lay, grads, ws, cap)      # not proved: check the whole gradient
+        if deferred and not proved:
+            deferred_grads(lay, grads, ws, cap, nb, defer)
         # Diverged: stop before the update (one cheap vectorised pass over the gradient).
         if loss - loss != 0 or not (proved or grads_finite(grads, n_params)):
             status[0] = EPOCH_DIVERGED
@@ -573,6 +665,8 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
                 sgd_step1(lay, params, grads, ws, cap, cfg.lr)
             else:
                 rule_step1(lay, params, grads, ws, cap, cfg, state)
+        elif deferred and proved:
+            sgd_deferred(lay, params, grads, ws, cap, nb, defer, cfg, state)
         elif optimizer_step(cfg, params, grads, state, n_params, seg, nseg) != 0:
             status[0] = EPOCH_REFUSED
             return b
@@ -883,6 +977,21 @@ cdef class Network:
 
     cdef _release(self):
         self._busy -= 1
+
+    def deferred_layers(self, Py_ssize_t nb):
+        """Which layers plain SGD on a batch of nb samples updates straight from their input
+        and output gradient, never storing their weight gradient, when the gradient's
+        finiteness is proved: where the proof applies (proof_pays) and plan_deferred picks
+        them; the proof itself is worked out per batch. For tests."""
+        cdef bint defer[FD_MAX_LAYERS]
+        cdef int l, L = self._lay.n_layers
+        cdef Py_ssize_t per_sample = 0
+        for l in range(L):
+            per_sample += self._lay.sizes[l] + self._lay.sizes[l + 1]
+        if not proof_pays(&self._lay, nb, per_sample, self.n_params):
+            return (False,) * L
+        plan_deferred(&self._lay, nb, defer)
+        return tuple(bool(defer[l]) for l in range(L))
 
     def busy_elsewhere(self):
         """Whether another thread than this one is training the network."""

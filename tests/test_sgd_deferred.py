@@ -1,11 +1,12 @@
 """Plain SGD on batches of more than one sample updates the weights of each layer whose
-products go to BLAS in one product, W ← W − lr·A·Dᵀ (BLAS's alpha −lr, beta 1), from the
-layer's input A and output gradient D, never storing the weight gradient (train.pyx's
-plan_deferred, sgd_deferred). Its values must be the stored gradient's update (up to the
-rounding of BLAS's epilogue, a unit in the last place of a weight), which is checked
-against the gradient made apart (compute_gradients) and p − lr·g in NumPy, and against
-the same fit with the deferral switched off; a gradient the finiteness proof cannot bound
-must be made whole and read, and a diverging fit must stop before the bad update."""
+products go to BLAS or to the register-blocked kernels in the product that would have
+made its gradient, W ← W − lr·A·Dᵀ (BLAS's alpha −lr and beta 1; the kernels' epilogue,
+a chunk of samples at a time), from the layer's input A and output gradient D, never
+storing the weight gradient (train.pyx's plan_deferred, sgd_deferred). Its values must be
+the stored gradient's update up to rounding, which is checked against the gradient made
+apart (compute_gradients) and p − lr·g in NumPy, and against the same fit with the
+deferral switched off; a gradient the finiteness proof cannot bound must be made whole
+and read, and a diverging fit must stop before the bad update."""
 import numpy as np
 import pytest
 
@@ -18,6 +19,14 @@ def blas_always():
     """Every product to BLAS, so small layers take the deferred path too."""
     previous = dense.set_blas_mode("always")
     yield
+    dense.set_blas_mode(previous)
+
+
+@pytest.fixture(params=["always", "micro"])
+def forced(request):
+    """Every product to BLAS, or (batches over one sample) to the register-blocked kernels."""
+    previous = dense.set_blas_mode(request.param)
+    yield request.param
     dense.set_blas_mode(previous)
 
 
@@ -37,7 +46,11 @@ CASES = {
     "relu": ((10, 24, 24, 1), ["relu", "relu", None], "mse"),
     "odd": ((13, 37, 29, 3), ["tanh", "leaky_relu", None], "huber"),
     "gelu_softmax": ((16, 40, 5), ["gelu", "softmax"], "categorical_crossentropy"),
+    # 160 outputs: the register-blocked product takes 48 float32 samples (32 float64) a
+    # chunk, so a batch of 64 is two chunks, each subtracted from W in turn
+    "chunks": ((160, 160, 160, 1), ["relu", "relu", None], "mse"),
 }
+BATCHES = {"relu": (2, 7), "odd": (2, 7), "gelu_softmax": (2, 7), "chunks": (64,)}
 
 
 def model_of(case, dtype, lr):
@@ -72,9 +85,8 @@ def ulps(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("batch", [2, 7])
-def test_one_deferred_step_is_the_gradients_sgd_step(case, batch, dtype, rng, blas_always,
+@pytest.mark.parametrize(("case", "batch"), [(c, b) for c in sorted(CASES) for b in BATCHES[c]])
+def test_one_deferred_step_is_the_gradients_sgd_step(case, batch, dtype, rng, forced,
                                                      deferral):
     lr = 0.05
     x, y = data_of(case, dtype, batch, rng)
@@ -90,18 +102,20 @@ def test_one_deferred_step_is_the_gradients_sgd_step(case, batch, dtype, rng, bl
     for w0, g, got in zip(before, grads, model.get_weights()):
         assert got.dtype == dtype
         want = w0.astype(np.float64) - lr * g.astype(np.float64)
-        # W + (−lr)·Σ against W − lr·round(Σ): within a few units of the last place
+        # W + (−lr)·Σ against W − lr·round(Σ): within a few units of the last place (of
+        # the layer's largest step where chunks of samples are subtracted in turn)
         tol = 4 * ulps(dtype) * (np.abs(w0) + lr * np.abs(g)) + np.finfo(dtype).tiny
+        if case == "chunks":
+            tol += 8 * ulps(dtype) * lr * np.abs(g).max()
         assert np.all(np.abs(got - want) <= tol), np.max(np.abs(got - want) - tol)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_deferred_fit_follows_the_formula_in_numpy(case, dtype, rng, blas_always,
-                                                     deferral):
-    lr, batch = 0.05, 8
-    x, y = data_of(case, dtype, 61, rng)             # 7 whole batches and one of 5
+def test_a_deferred_fit_follows_the_formula_in_numpy(case, dtype, rng, forced, deferral):
+    lr, batch = 0.05, (64 if case == "chunks" else 8)
+    x, y = data_of(case, dtype, 7 * batch + 5, rng)      # 7 whole batches and one of 5
     fused = model_of(case, dtype, lr)
     expect = model_of(case, dtype, lr)
     hist = fused.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
@@ -115,10 +129,13 @@ def test_a_deferred_fit_follows_the_formula_in_numpy(case, dtype, rng, blas_alwa
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("sizes", "batch"), [((10, 64, 64, 1), 8), ((10, 520, 520, 1), 32)])
+@pytest.mark.parametrize(("sizes", "batch"), [((10, 64, 64, 1), 8), ((10, 520, 520, 1), 32),
+                                              ((10, 200, 200, 1), 32)])
 def test_deferral_on_and_off_agree_where_the_default_rule_sends_layers_to_blas(
         sizes, batch, dtype, rng, deferral):
-    # no forced mode: the default rule's BLAS layers (64 × 64 at batch 8, 520 × 520 at 32: wider than the register-blocked kernels take)
+    # no forced mode: the default rule's BLAS layers (64 × 64 at batch 8, 520 × 520 at 32:
+    # wider than the register-blocked kernels take) and, with AVX-512, register-blocked
+    # ones (200 × 200 at 32)
     x = rng.standard_normal((6 * batch + 3, sizes[0])).astype(dtype)
     y = rng.standard_normal((len(x), 1)).astype(dtype)
     fits = []
@@ -218,3 +235,29 @@ def test_a_diverging_fit_stops_before_the_bad_update_either_way(on, rng, blas_al
     again.fit(x[:8 * done], y[:8 * done], batch_size=8, epochs=1, shuffle=False, verbose=0)
     for got, want in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("isa", ["base", "avx2", "avx512"])
+def test_the_register_blocked_update_on_every_instruction_set(isa, dtype, rng, deferral):
+    # each instruction set's copy of the kernels' SGD epilogue (one and two chunks of
+    # samples: batches 8 and 64 on 160 outputs), against p − lr·g in NumPy
+    previous, best = dense.set_blas_mode("micro"), dense.set_isa(None)
+    try:
+        dense.set_isa(isa)
+        lr = 0.05
+        for batch in (8, 64):
+            x, y = data_of("chunks", dtype, batch, rng)
+            model = model_of("chunks", dtype, lr)
+            before = model.get_weights()
+            _, grads = model.compute_gradients(x, y)
+            assert model._net.deferred_layers(batch) == (True, True, True)
+            model.train_on_batch(x, y)
+            for w0, g, got in zip(before, grads, model.get_weights()):
+                want = w0.astype(np.float64) - lr * g.astype(np.float64)
+                tol = (4 * ulps(dtype) * (np.abs(w0) + lr * np.abs(g))
+                       + 8 * ulps(dtype) * lr * np.abs(g).max() + np.finfo(dtype).tiny)
+                assert np.all(np.abs(got - want) <= tol)
+    finally:
+        dense.set_blas_mode(previous)
+        dense.set_isa(best)

@@ -13,9 +13,14 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
                          Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                          int act_a, double alpha_a, bint a_rows) noexcept nogil
 
-cdef void dense_backward_blas_nodw(const floating* a, const floating* w, const floating* d,
-                                   floating* db, floating* da, Py_ssize_t n, Py_ssize_t n_in,
-                                   Py_ssize_t n_out, int act_a, double alpha_a) noexcept nogil
+cdef bint sgd_from_deltas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil
+
+cdef void dense_backward_nodw(const floating* a, const floating* w, const floating* d,
+                              floating* db, floating* da, Py_ssize_t n, Py_ssize_t n_in,
+                              Py_ssize_t n_out, int act_a, double alpha_a) noexcept nogil
+
+cdef void sgd_weights(floating* w, const floating* a, const floating* d, double lr,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, bint a_rows) noexcept nogil
 
 cdef void weight_product_blas(const floating* a, const floating* d, floating* c,
                               double alpha, double beta, Py_ssize_t n, Py_ssize_t n_in,

@@ -61,6 +61,10 @@ cdef extern from "fm_kernels.h" nogil:
     void mk_backward_d(const double* a, const double* w, const double* d, double* dw,
                        double* db, double* da, Py_ssize_t n, Py_ssize_t n_in,
                        Py_ssize_t n_out, int act_a, double alpha_a, int a_rows)
+    void mk_sgd_f(const float* a, const float* d, float* w, float lr, Py_ssize_t n,
+                  Py_ssize_t n_in, Py_ssize_t n_out, int a_rows)
+    void mk_sgd_d(const double* a, const double* d, double* w, double lr, Py_ssize_t n,
+                  Py_ssize_t n_in, Py_ssize_t n_out, int a_rows)
     void fm_bias_act_f(float* z, const float* b, Py_ssize_t n, Py_ssize_t n_out, int act,
                        float alpha)
     void fm_bias_act_d(double* z, const double* b, Py_ssize_t n, Py_ssize_t n_out, int act,
@@ -227,6 +231,14 @@ cdef bint use_blas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nog
     return _path(n, n_in, n_out) == PATH_BLAS
 
 
+cdef bint sgd_from_deltas(Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out) noexcept nogil:
+    """Whether dense_backward_nodw and sgd_weights serve an n-sample batch with an n_in ×
+    n_out layer: its products go to BLAS or to the register-blocked kernels, whose weight
+    gradient product can update W in place instead of storing the gradient."""
+    cdef int path = _path(n, n_in, n_out)
+    return n > 1 and (path == PATH_BLAS or path == PATH_MICRO)
+
+
 cdef void dense_forward(const floating* a, const floating* w, const floating* b,
                         floating* z, Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out,
                         int act, double alpha, bint a_rows) noexcept nogil:
@@ -324,22 +336,43 @@ cdef void dense_backward(const floating* a, const floating* w, const floating* d
         act_backward(da, a, n * n_in, act_a, alpha_a)
 
 
-cdef void dense_backward_blas_nodw(const floating* a, const floating* w, const floating* d,
-                                   floating* db, floating* da, Py_ssize_t n, Py_ssize_t n_in,
-                                   Py_ssize_t n_out, int act_a, double alpha_a) noexcept nogil:
-    """dense_backward's BLAS path without the weight gradient: db = D·1 and dA = (W·D) ⊙
-    f'(A) (none when da is NULL), the values dense_backward gives where use_blas holds;
-    weight_product_blas makes the weights' part later (or updates W with it directly)."""
+cdef void dense_backward_nodw(const floating* a, const floating* w, const floating* d,
+                              floating* db, floating* da, Py_ssize_t n, Py_ssize_t n_in,
+                              Py_ssize_t n_out, int act_a, double alpha_a) noexcept nogil:
+    """dense_backward without the weight gradient, where sgd_from_deltas holds: db = D·1
+    and dA = (W·D) ⊙ f'(A) (none when da is NULL), dA as dense_backward makes it (db by
+    row sums, which on the register-blocked path may round otherwise than its transposed
+    sums); sgd_weights or weight_product_blas make the weights' part later."""
     if floating is float:
         fm_row_sums_f(d, db, n_out, n)
     else:
         fm_row_sums_d(d, db, n_out, n)
     if da == NULL:
         return
+    if _path(n, n_in, n_out) == PATH_MICRO:
+        if floating is float:
+            mk_backward_f(a, w, d, NULL, NULL, da, n, n_in, n_out, act_a, <float>alpha_a, 0)
+        else:
+            mk_backward_d(a, w, d, NULL, NULL, da, n, n_in, n_out, act_a, alpha_a, 0)
+        return
     gemm_rm(False, False, <int>n_in, <int>n, <int>n_out, 1, w, <int>n_out, d, <int>n,
             0, da, <int>n)
     if act_a != FD_ACT_LINEAR:
         act_backward(da, a, n * n_in, act_a, alpha_a)
+
+
+cdef void sgd_weights(floating* w, const floating* a, const floating* d, double lr,
+                      Py_ssize_t n, Py_ssize_t n_in, Py_ssize_t n_out, bint a_rows) noexcept nogil:
+    """Plain SGD on W from its layer's input A and output gradient D, where sgd_from_deltas
+    holds, never storing the gradient: W ← W − lr·A·Dᵀ, by BLAS (alpha −lr, beta 1) or by
+    the register-blocked product's epilogue (W − lr·Σ a chunk of samples at a time)."""
+    if _path(n, n_in, n_out) == PATH_MICRO:
+        if floating is float:
+            mk_sgd_f(a, d, w, <float>lr, n, n_in, n_out, a_rows)
+        else:
+            mk_sgd_d(a, d, w, lr, n, n_in, n_out, a_rows)
+    else:
+        weight_product_blas(a, d, w, -lr, 1.0, n, n_in, n_out, a_rows)
 
 
 cdef void weight_product_blas(const floating* a, const floating* d, floating* c,

@@ -24,13 +24,14 @@
 
 #ifndef FD_MK_EPI_DEFINED
 #define FD_MK_EPI_DEFINED
-enum { MK_EPI_STORE = 0, MK_EPI_FWD = 1, MK_EPI_DGRAD = 2 };
+enum { MK_EPI_STORE = 0, MK_EPI_FWD = 1, MK_EPI_DGRAD = 2, MK_EPI_SGD = 3 };
 #endif
 
 /* One tile: rows r0 … r0 + mr − 1 of C, columns [i, i + ncols) (ncols ≤ nv·MK_L), B's
  * columns read as whole vectors from B + i (readable: the caller pads a partial tile).
  * epi: MK_EPI_STORE (C = sum, or C += sum when accumulate), MK_EPI_FWD (C = act(sum +
- * bias[r])), MK_EPI_DGRAD (C = sum ⊙ f'(Y[r, i]), Y row stride ldy). mr and nv are
+ * bias[r])), MK_EPI_DGRAD (C = sum ⊙ f'(Y[r, i]), Y row stride ldy), MK_EPI_SGD (C = C −
+ * alpha·sum: plain SGD's step on W from the weight gradient's sum). mr and nv are
  * constants at every call, so each shape's loops are fully unrolled. */
 FD_INLINE void
 MK_TILE(const T *restrict m, ptrdiff_t rs, ptrdiff_t cs, const T *restrict b, ptrdiff_t ldb,
@@ -82,6 +83,8 @@ MK_TILE(const T *restrict m, ptrdiff_t rs, ptrdiff_t cs, const T *restrict b, pt
             else
                 for (u = 0; u < ncols; u++) cq[u] = buf[u];
             if (act > FD_ACT_RELU) FD(act_apply_body)(cq, ncols, act, alpha);
+        } else if (epi == MK_EPI_SGD) {
+            for (u = 0; u < ncols; u++) cq[u] = cq[u] - alpha * buf[u];
         } else {
             const T *restrict yq = y + q * ldy;
             if (act == FD_ACT_RELU && ncols == width)
@@ -138,12 +141,16 @@ MK_RUN(const T *restrict m, ptrdiff_t rs, ptrdiff_t cs, const T *restrict b, ptr
 /* dW = A·Dᵀ and db = D·1 (A n_in × n, or sample-major n × n_in when a_rows; D n_out × n):
  * chunks of samples of D are transposed in registers into a stack buffer (one row per
  * sample, n_out rounded up to whole vectors, zero-padded), their columns summed into db
- * on the way, and multiplied by the matching columns of A, dW accumulating over chunks. */
+ * on the way (none when db is NULL), and multiplied by the matching columns of A, dW
+ * accumulating over chunks. sgd: dw is W itself, and each chunk's product is applied to
+ * it as plain SGD, W ← W − lr·(that chunk's sum): W − lr·A·Dᵀ for a batch of one chunk,
+ * the gradient never stored. */
 #define MK_DW_BUF 8192
 FD_INLINE void
 MK_DW(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db, ptrdiff_t n,
-      ptrdiff_t n_in, ptrdiff_t n_out, int a_rows)
+      ptrdiff_t n_in, ptrdiff_t n_out, int a_rows, T lr, int sgd)
 {
+    const int epi = sgd ? MK_EPI_SGD : MK_EPI_STORE;
     T tb[MK_DW_BUF];
     T one[MK_L];
     const ptrdiff_t ldb = (n_out + MK_L - 1) / MK_L * MK_L;
@@ -179,13 +186,14 @@ MK_DW(const T *restrict a, const T *restrict d, T *restrict dw, T *restrict db, 
                 memcpy(dbs + j0, &acc, sizeof(MK_VT));
             }
         if (a_rows)
-            MK_RUN(a + i0 * n_in, 1, n_in, tb, ldb, kk, dw, n_out, n_in, n_out, MK_EPI_STORE,
-                   i0 > 0, NULL, 0, 0, NULL, 0, 1);
+            MK_RUN(a + i0 * n_in, 1, n_in, tb, ldb, kk, dw, n_out, n_in, n_out, epi,
+                   !sgd && i0 > 0, NULL, 0, lr, NULL, 0, 1);
         else
-            MK_RUN(a + i0, n, 1, tb, ldb, kk, dw, n_out, n_in, n_out, MK_EPI_STORE, i0 > 0,
-                   NULL, 0, 0, NULL, 0, 1);
+            MK_RUN(a + i0, n, 1, tb, ldb, kk, dw, n_out, n_in, n_out, epi, !sgd && i0 > 0,
+                   NULL, 0, lr, NULL, 0, 1);
     }
-    for (ptrdiff_t j = 0; j < n_out; j++) db[j] = dbs[j];
+    if (db)
+        for (ptrdiff_t j = 0; j < n_out; j++) db[j] = dbs[j];
 }
 
 #undef MK_DW_BUF

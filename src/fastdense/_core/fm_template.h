@@ -461,9 +461,10 @@ FD(mk_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
                      ptrdiff_t n_in, ptrdiff_t n_out, int act_a, T alpha_a, int a_rows,
                      int vbytes)
 {
-    if (vbytes == 64) FD(mk_dw_64)(a, d, dw, db, n, n_in, n_out, a_rows);
-    else if (vbytes == 32) FD(mk_dw_32)(a, d, dw, db, n, n_in, n_out, a_rows);
-    else FD(mk_dw_16)(a, d, dw, db, n, n_in, n_out, a_rows);
+    if (!dw) {}                 /* no weight gradient (its update comes later: mk_sgd) */
+    else if (vbytes == 64) FD(mk_dw_64)(a, d, dw, db, n, n_in, n_out, a_rows, 0, 0);
+    else if (vbytes == 32) FD(mk_dw_32)(a, d, dw, db, n, n_in, n_out, a_rows, 0, 0);
+    else FD(mk_dw_16)(a, d, dw, db, n, n_in, n_out, a_rows, 0, 0);
     if (!da) return;
     if (vbytes == 64)
         FD(mk_run_64)(w, n_out, 1, d, n, n_out, da, n, n_in, n, MK_EPI_DGRAD, 0, NULL, act_a,
@@ -474,6 +475,17 @@ FD(mk_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
     else
         FD(mk_run_16)(w, n_out, 1, d, n, n_out, da, n, n_in, n, MK_EPI_DGRAD, 0, NULL, act_a,
                       alpha_a, a, n, 0);
+}
+
+/* Plain SGD on W from A and D without storing the gradient: W ← W − lr·A·Dᵀ, one chunk of
+ * samples at a time (mk_dw's sgd; the bias is the caller's). */
+FD_INLINE void
+FD(mk_sgd_body)(const T *restrict a, const T *restrict d, T *restrict w, T lr, ptrdiff_t n,
+                ptrdiff_t n_in, ptrdiff_t n_out, int a_rows, int vbytes)
+{
+    if (vbytes == 64) FD(mk_dw_64)(a, d, w, NULL, n, n_in, n_out, a_rows, lr, 1);
+    else if (vbytes == 32) FD(mk_dw_32)(a, d, w, NULL, n, n_in, n_out, a_rows, lr, 1);
+    else FD(mk_dw_16)(a, d, w, NULL, n, n_in, n_out, a_rows, lr, 1);
 }
 #else
 /* Without GCC's vector extensions: the products go to BLAS (FD_HAVE_MK is 0). */
@@ -494,6 +506,14 @@ FD(mk_backward_body)(const T *restrict a, const T *restrict w, const T *restrict
 {
     (void)a; (void)w; (void)d; (void)dw; (void)db; (void)da; (void)n; (void)n_in;
     (void)n_out; (void)act_a; (void)alpha_a; (void)a_rows; (void)vbytes;
+}
+
+FD_INLINE void
+FD(mk_sgd_body)(const T *restrict a, const T *restrict d, T *restrict w, T lr, ptrdiff_t n,
+                ptrdiff_t n_in, ptrdiff_t n_out, int a_rows, int vbytes)
+{
+    (void)a; (void)d; (void)w; (void)lr; (void)n; (void)n_in; (void)n_out; (void)a_rows;
+    (void)vbytes;
 }
 #endif
 
@@ -803,6 +823,14 @@ FD_DISPATCHED_VB(mk_backward, FD_MKB_PARAMS, FD_MKB_CALL, FD_MKB_ARGS)
 #undef FD_MKB_PARAMS
 #undef FD_MKB_ARGS
 #undef FD_MKB_CALL
+#define FD_MKS_PARAMS (const T *restrict a, const T *restrict d, T *restrict w, T lr,      \
+                       ptrdiff_t n, ptrdiff_t n_in, ptrdiff_t n_out, int a_rows)
+#define FD_MKS_ARGS(vb) (a, d, w, lr, n, n_in, n_out, a_rows, vb)
+#define FD_MKS_CALL (a, d, w, lr, n, n_in, n_out, a_rows)
+FD_DISPATCHED_VB(mk_sgd, FD_MKS_PARAMS, FD_MKS_CALL, FD_MKS_ARGS)
+#undef FD_MKS_PARAMS
+#undef FD_MKS_ARGS
+#undef FD_MKS_CALL
 
 /* dst (width × count, feature-major) = the rows `rows` (NULL: 0 … count − 1) of the
  * row-major src (src_rows × width): the shuffled batch's inputs, or predict's chunk. */

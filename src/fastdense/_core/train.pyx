@@ -23,10 +23,10 @@ import numpy as np
 from libc.float cimport DBL_MAX, FLT_MAX
 
 from fastdense._core.dense cimport (abs_sum, act_forward, all_finite, dense_forward, dense_backward,
-                                    dense_backward1, dense_backward_blas_nodw, gather_rows_t, gelu_backward, grads_finite,
+                                    dense_backward1, dense_backward_nodw, gather_rows_t, gelu_backward, grads_finite,
                                     head_loss, metric_sums, outer1, regularize, relu_backward,
-                                    sgd_outer1, softmax_columns, use_blas,
-                                    weight_product_blas)
+                                    sgd_from_deltas, sgd_outer1, sgd_weights,
+                                    softmax_columns, use_blas, weight_product_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport (RULE_SGD, StepConfig, elementwise_step, make_config,
                                       optimizer_step, rule_update)
@@ -196,8 +196,9 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
     output gradient D_l, from which weight_grads1 or sgd_step1 take the rest.
 
     defer (NULL: none; see plan_deferred): layer l's weight gradient is not made where
-    defer[l] (its product goes to BLAS), and its output gradient D_l (n_out × nb) is kept
-    in that gradient's place instead, for sgd_deferred or deferred_grads."""
+    defer[l] (its products go to BLAS or the register-blocked kernels), and its output
+    gradient D_l (n_out × nb) is kept in that gradient's place instead, for sgd_deferred
+    or deferred_grads."""
     cdef int l, L = lay.n_layers, pc
     cdef Py_ssize_t k = lay.sizes[L]
     cdef floating* d = ws + cap * lay.d0_off
@@ -241,10 +242,10 @@ cdef double forward_backward(const Layout* lay, const floating* params, floating
                             ACT_LINEAR if _is_gelu(pc) else pc,
                             lay.alpha[l - 1] if l > 0 else 0.0)
         elif defer != NULL and defer[l]:
-            dense_backward_blas_nodw(a, params + lay.w_off[l], d, grads + lay.b_off[l],
-                                     d_prev if l > 0 else NULL, nb, lay.sizes[l],
-                                     lay.sizes[l + 1], ACT_LINEAR if _is_gelu(pc) else pc,
-                                     lay.alpha[l - 1] if l > 0 else 0.0)
+            dense_backward_nodw(a, params + lay.w_off[l], d, grads + lay.b_off[l],
+                                d_prev if l > 0 else NULL, nb, lay.sizes[l],
+                                lay.sizes[l + 1], ACT_LINEAR if _is_gelu(pc) else pc,
+                                lay.alpha[l - 1] if l > 0 else 0.0)
         else:
             dense_backward(a, params + lay.w_off[l], d,
                            grads + lay.w_off[l], grads + lay.b_off[l],
@@ -318,9 +319,10 @@ cdef bint _defer_sgd = True
 
 def set_deferred_sgd(on):
     """Whether plain SGD on batches of more than one sample may update the weights of
-    layers whose products go to BLAS straight from their input and output gradient (one
-    product W ← W − lr·A·Dᵀ, the gradient never stored; see plan_deferred). On by default;
-    returns the previous setting. For tests and benchmarks; not thread-safe."""
+    layers whose products go to BLAS or to the register-blocked kernels straight from
+    their input and output gradient (W ← W − lr·A·Dᵀ in the product, the gradient never
+    stored; see plan_deferred). On by default; returns the previous setting. For tests and
+    benchmarks; not thread-safe."""
     global _defer_sgd
     previous = bool(_defer_sgd)
     _defer_sgd = bool(on)
@@ -329,15 +331,17 @@ def set_deferred_sgd(on):
 
 cdef bint plan_deferred(const Layout* lay, Py_ssize_t nb, bint* defer) noexcept nogil:
     """Which layers plain SGD on nb > 1 samples updates straight from A_l and D_l: those
-    whose products go to BLAS (a product of BLAS's there costs what the gradient's did,
-    and the gradient's write, read and update pass are saved), and whose output gradient
-    fits where the weight gradient would be (nb ≤ n_in), where it is kept until the
-    update. Returns whether there is one. (Smaller layers' gradients stay in cache.)"""
+    whose products go to BLAS or to the register-blocked kernels (dense.sgd_from_deltas:
+    the product that made the gradient updates W instead, at the same cost, and the
+    gradient's write, its read and the update's pass are saved), and whose output
+    gradient fits where the weight gradient would be (nb ≤ n_in), where it is kept until
+    the update. Returns whether there is one. (The hand-written loops' layers are small:
+    their gradients stay in cache.)"""
     cdef int l
     cdef bint some = False
     for l in range(lay.n_layers):
         defer[l] = (_defer_sgd and nb > 1 and nb <= lay.sizes[l]
-                    and use_blas(nb, lay.sizes[l], lay.sizes[l + 1]))
+                    and sgd_from_deltas(nb, lay.sizes[l], lay.sizes[l + 1]))
         some = some or defer[l]
     return some
 
@@ -361,16 +365,19 @@ cdef void sgd_deferred(const Layout* lay, floating* params, const floating* grad
                        floating* ws, Py_ssize_t cap, Py_ssize_t nb, const bint* defer,
                        const StepConfig* cfg, floating** state) noexcept nogil:
     """Plain SGD after forward_backward(…, defer), the gradient proved finite: each
-    deferred layer's W ← W − lr·A_l·D_lᵀ in one BLAS product (alpha −lr, beta 1) and its
-    bias from db; every other layer's W and b from their gradient, as optimizer_step does.
-    The values are the stored gradient's update up to the rounding of BLAS's epilogue
-    (W + (−lr)·Σ where the update adds −lr·rounded(Σ))."""
+    deferred layer's W ← W − lr·A_l·D_lᵀ in one product (dense.sgd_weights) and its bias
+    from db; every other layer's W and b from their gradient, as optimizer_step does.
+    The values are the stored gradient's update up to rounding: BLAS's epilogue makes
+    W + (−lr)·Σ where the update adds −lr·rounded(Σ), and the register-blocked product
+    subtracts each chunk of samples' sum (64 float32 samples, fewer for layers over 128
+    outputs) in turn; db is a row sum, which may round otherwise than the transposed
+    sums that make it on the stored gradient's register-blocked path."""
     cdef int l
     for l in range(lay.n_layers):
         if defer[l]:
-            weight_product_blas(_act(lay, ws, cap, l), grads + lay.w_off[l],
-                                params + lay.w_off[l], -cfg.lr, 1.0, nb, lay.sizes[l],
-                                lay.sizes[l + 1], l == 0 and input_rows(lay, nb))
+            sgd_weights(params + lay.w_off[l], _act(lay, ws, cap, l), grads + lay.w_off[l],
+                        cfg.lr, nb, lay.sizes[l], lay.sizes[l + 1],
+                        l == 0 and input_rows(lay, nb))
             rule_update(cfg, params, grads + lay.b_off[l], state, lay.b_off[l],
                         lay.b_off[l] + lay.sizes[l + 1], 1.0, 1.0)
         else:

@@ -175,6 +175,9 @@ def test_auto_sends_medium_layers_to_the_micro_kernels_only_on_avx512():
         # below two vectors of samples a tile is mostly padding: BLAS
         assert dense.layer_path(31, 64, 64) == "blas"
         assert dense.layer_path(8, 256, 256) == "blas"
+        # up to 3 M multiply-adds a product; past it, BLAS's threads win
+        assert dense.layer_path(32, 256, 256) == ("micro" if best == "avx512" else "blas")
+        assert dense.layer_path(64, 256, 256) == "blas"
         dense.set_isa("avx2")
         assert dense.layer_path(32, 64, 64) == "blas"
     finally:

@@ -168,8 +168,13 @@ cdef enum:
 # a tile is two vectors of samples wide (32 float32), so a smaller batch is mostly
 # padding, and OpenBLAS won there (fits of 10-w-w-1, µs per update, micro vs BLAS:
 # w=128 batch 8 67.7 vs 46.8, w=256 batch 8 239 vs 109, w=512 batch 8 1,197 vs 579,
-# w=256 batch 16 202 vs 162, w=512 batch 16 772 vs 608).
-cdef Py_ssize_t MK_MAX_WORK = 1 << 22
+# w=256 batch 16 202 vs 162, w=512 batch 16 772 vs 608). The most work is 3 M multiply-adds
+# a product (it was 4 M): past it, OpenBLAS's two threads beat one thread's tiles, more so
+# since plain SGD updates W inside the product (train.pyx's plan_deferred): 10-256-256-1 at
+# batch 64 (a 4.2 M product) took 1.19–1.38× as long on these kernels as on BLAS in four
+# runs of 7–9 alternating rounds (2026-12-06, 2-core Xeon), e.g. 277 against 224 µs;
+# 10-128-128-1 at batch 256, the other 4.2 M product of the sweep, was even (1.01×).
+cdef Py_ssize_t MK_MAX_WORK = 3 << 20
 cdef enum:
     MK_MIN_BATCH = 32
 

@@ -15,6 +15,28 @@ def make_model(sizes, activations=None, dtype="float64", seed=0):
     return fd.Sequential(layers, dtype=dtype, seed=seed)
 
 
+def case_model(case, dtype, seed, optimizer):
+    """A Sequential for case = (sizes, activations, loss), compiled with optimizer."""
+    sizes, acts, loss = case
+    layers = [fd.Dense(sizes[1], activation=acts[0], input_shape=(sizes[0],))]
+    layers += [fd.Dense(u, activation=a) for u, a in zip(sizes[2:], acts[1:])]
+    model = fd.Sequential(layers, dtype=dtype, seed=seed)
+    model.compile(optimizer=optimizer, loss=loss)
+    return model
+
+
+def case_data(case, dtype, n, rng):
+    """n samples for case = (sizes, activations, loss): normal inputs, and normal targets
+    or (categorical cross-entropy) one-hot labels."""
+    sizes, _, loss = case
+    x = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "categorical_crossentropy":
+        y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    else:
+        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    return x, y
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastdense as fd
+from conftest import case_data, case_model
 from fastdense._core import dense, train
 
 
@@ -54,22 +55,11 @@ BATCHES = {"relu": (2, 7), "odd": (2, 7), "gelu_softmax": (2, 7), "chunks": (64,
 
 
 def model_of(case, dtype, lr):
-    sizes, acts, loss = CASES[case]
-    layers = [fd.Dense(sizes[1], activation=acts[0], input_shape=(sizes[0],))]
-    layers += [fd.Dense(u, activation=a) for u, a in zip(sizes[2:], acts[1:])]
-    model = fd.Sequential(layers, dtype=dtype, seed=5)
-    model.compile(optimizer=fd.optimizers.SGD(learning_rate=lr), loss=loss)
-    return model
+    return case_model(CASES[case], dtype, 5, fd.optimizers.SGD(learning_rate=lr))
 
 
 def data_of(case, dtype, n, rng):
-    sizes, _, loss = CASES[case]
-    x = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if loss == "categorical_crossentropy":
-        y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
-    return x, y
+    return case_data(CASES[case], dtype, n, rng)
 
 
 def numpy_sgd_epoch(model, x, y, batch, lr):

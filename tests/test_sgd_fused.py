@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import fastdense as fd
+from conftest import case_data, case_model
 from fastdense._core import updates
 
 SGD = updates.RULES["sgd"]
@@ -49,22 +50,11 @@ CASES = {
 
 
 def model_of(case, dtype, lr=0.05, optimizer=None):
-    sizes, acts, loss = CASES[case]
-    layers = [fd.Dense(sizes[1], activation=acts[0], input_shape=(sizes[0],))]
-    layers += [fd.Dense(u, activation=a) for u, a in zip(sizes[2:], acts[1:])]
-    model = fd.Sequential(layers, dtype=dtype, seed=3)
-    model.compile(optimizer=optimizer or fd.optimizers.SGD(learning_rate=lr), loss=loss)
-    return model
+    return case_model(CASES[case], dtype, 3, optimizer or fd.optimizers.SGD(learning_rate=lr))
 
 
 def data_of(case, dtype, n, rng):
-    sizes, _, loss = CASES[case]
-    x = rng.standard_normal((n, sizes[0])).astype(dtype)
-    if loss == "categorical_crossentropy":
-        y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
-    else:
-        y = rng.standard_normal((n, sizes[-1])).astype(dtype)
-    return x, y
+    return case_data(CASES[case], dtype, n, rng)
 
 
 def unfused(model, x, y, lr):

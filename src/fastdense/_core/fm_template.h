@@ -583,6 +583,11 @@ FD_INLINE void
 FD(fm_outer1_body)(const T *restrict a, const T *restrict d, T *restrict dw,
                    ptrdiff_t n_in, ptrdiff_t n_out)
 {
+    if (n_out == 1) {           /* one output: one vector pass along the inputs */
+        const T d0 = d[0];
+        for (ptrdiff_t k = 0; k < n_in; k++) dw[k] = a[k] * d0;
+        return;
+    }
     for (ptrdiff_t k = 0; k < n_in; k++) {
         const T ak = a[k];
         T *restrict dwk = dw + k * n_out;
@@ -594,12 +599,21 @@ FD(fm_outer1_body)(const T *restrict a, const T *restrict d, T *restrict dw,
  * b ← b − lr·d. Each value is what fm_outer1 then the update's SGD loop give (the product
  * a[k]·d[j] rounded, then p − lr·g, fused or not as that loop is on the same instruction
  * set), except that the rows where a[k] == 0 (a ReLU's zeros) are left alone: their
- * products are ±0, which change no weight but a −0.0 one (to +0.0; equal values). */
+ * products are ±0, which change no weight but a −0.0 one (to +0.0; equal values). A
+ * one-output layer updates every row in one vector pass (its rows are single values). */
 FD_INLINE void
 FD(sgd_outer1_body)(T *restrict w, T *restrict b, const T *restrict a, const T *restrict d,
                     T lr, ptrdiff_t n_in, ptrdiff_t n_out)
 {
     for (ptrdiff_t j = 0; j < n_out; j++) b[j] = b[j] - lr * d[j];
+    if (n_out == 1) {           /* one output: one vector pass, no row worth a branch */
+        const T d0 = d[0];
+        for (ptrdiff_t k = 0; k < n_in; k++) {
+            const T g = a[k] * d0;
+            w[k] = w[k] - lr * g;
+        }
+        return;
+    }
     for (ptrdiff_t k = 0; k < n_in; k++) {
         const T ak = a[k];
         if (ak == 0) continue;

@@ -23,10 +23,10 @@ import numpy as np
 from libc.float cimport DBL_MAX, FLT_MAX
 
 from fastdense._core.dense cimport (abs_sum, act_forward, all_finite, dense_forward, dense_backward,
-                                    dense_backward1, dense_backward_nodw, gather_rows_t, gelu_backward, grads_finite,
-                                    head_loss, metric_sums, outer1, regularize, relu_backward,
-                                    sgd_from_deltas, sgd_outer1, sgd_weights,
-                                    softmax_columns, use_blas, weight_product_blas)
+                                    dense_backward1, dense_backward_nodw, gather_rows_t,
+                                    gelu_backward, grads_finite, head_loss, metric_sums, outer1,
+                                    regularize, relu_backward, sgd_from_deltas, sgd_outer1,
+                                    sgd_weights, softmax_columns, use_blas, weight_product_blas)
 from fastdense._core.losses cimport mse_forward_backward
 from fastdense._core.updates cimport (RULE_SGD, StepConfig, elementwise_step, make_config,
                                       optimizer_step, rule_update)
@@ -650,7 +650,8 @@ cdef Py_ssize_t train_epoch_core(const Layout* lay, floating* params, floating* 
         else:
             ds = dsums if proof_pays(lay, nb, per_sample, n_params) else NULL
         fuse = step1 and nb == 1 and ds != NULL
-        # plain SGD on a batch whose proof applies: BLAS layers update W from A and D
+        # plain SGD on a batch whose proof applies: the BLAS and register-blocked layers
+        # update W from A and D inside their products, after the proof (plan_deferred)
         deferred = sgd1 and nb > 1 and ds != NULL and plan_deferred(lay, nb, defer)
         loss = forward_backward(lay, params, grads, ws, cap, nb, msums, ds, fuse,
                                 defer if deferred else NULL)

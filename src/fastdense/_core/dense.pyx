@@ -172,7 +172,7 @@ cdef enum:
 # a product (it was 4 M): past it, OpenBLAS's two threads beat one thread's tiles, more so
 # since plain SGD updates W inside the product (train.pyx's plan_deferred): 10-256-256-1 at
 # batch 64 (a 4.2 M product) took 1.18–1.38× as long on these kernels as on BLAS in 8 of
-# 11 runs of 7–9 alternating rounds (2026-12-06, 2-core Xeon), e.g. 277 against 224 µs;
+# 11 runs of 7–9 alternating rounds (2026-12-06, 2-core EPYC), e.g. 277 against 224 µs;
 # in the other three, busy minutes, BLAS's two threads were the slower (up to 1.47×).
 # 10-128-128-1 at batch 256, the other 4.2 M product of the sweep, was even (median 0.97
 # over 8 runs).

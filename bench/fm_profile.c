@@ -25,24 +25,12 @@ void prof_adam_f(float *p, const float *g, float *m, float *v, ptrdiff_t n, floa
 void prof_sgd_f(float *p, const float *g, ptrdiff_t n, float lr);
 void prof_set_isa(int isa);
 
-typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
-                         const float *, const float *, const int *, const float *,
-                         const int *, const float *, float *, const int *);
+#include "fm_blas.h"
 typedef float (*sasum_fn)(const int *, const float *, const int *);
 typedef void (*saxpy_fn)(const int *, const float *, const float *, const int *, float *,
                          const int *);
-static sgemm_fn p_sgemm;
 static sasum_fn p_sasum;
 static saxpy_fn p_saxpy;
-
-/* blas.pxd's gemm_rm: row-major C = op(A)·op(B), passed to the Fortran routine swapped */
-static void gemm_rm(int ta, int tb, int m, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc)
-{
-    const char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
-    const float one = 1, zero = 0;
-    p_sgemm(&ctb, &cta, &n, &m, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
-}
 
 #include "fm_timing.h"
 

@@ -38,17 +38,8 @@
 #include "fd_pool.h"
 #include "fm_timing.h"
 
-typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
-                         const float *, const float *, const int *, const float *,
-                         const int *, const float *, float *, const int *);
-static sgemm_fn p_sgemm;
-static void gemm_rm(int ta, int tb, int m, int n, int k, const float *a, int lda,
-                    const float *b, int ldb, float *c, int ldc)
-{
-    const char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
-    const float one = 1, zero = 0;
-    p_sgemm(&ctb, &cta, &n, &m, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
-}
+#include "fm_blas.h"
+
 static float *fbuf(ptrdiff_t n)
 {
     float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64);

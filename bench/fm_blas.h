@@ -1,0 +1,15 @@
+/* The harnesses' single-precision GEMM through the OpenBLAS SciPy ships, loaded by dlopen
+ * (bench/fm_profile.c, bench/mk_split_probe.c): the caller sets p_sgemm. */
+typedef void (*sgemm_fn)(const char *, const char *, const int *, const int *, const int *,
+                         const float *, const float *, const int *, const float *,
+                         const int *, const float *, float *, const int *);
+static sgemm_fn p_sgemm;
+
+/* blas.pxd's gemm_rm: row-major C = op(A)·op(B), passed to the Fortran routine swapped */
+static void gemm_rm(int ta, int tb, int m, int n, int k, const float *a, int lda,
+                    const float *b, int ldb, float *c, int ldc)
+{
+    const char cta = ta ? 'T' : 'N', ctb = tb ? 'T' : 'N';
+    const float one = 1, zero = 0;
+    p_sgemm(&ctb, &cta, &n, &m, &k, &one, b, &ldb, a, &lda, &zero, c, &ldc);
+}

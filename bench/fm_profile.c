@@ -66,13 +66,6 @@ typedef struct {
 
 typedef struct { int kind, layer; } Stage;
 
-static float *fbuf(ptrdiff_t n)
-{
-    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64);
-    for (ptrdiff_t i = 0; i < n; i++) p[i] = (float)((rand() / (double)RAND_MAX) - 0.5);
-    return p;
-}
-
 static void net_init(Net *net)
 {
     int L = net->L, n = net->n;
@@ -415,15 +408,12 @@ static void profile_point(int w, int b)
 
 int main(int argc, char **argv)
 {
-    const char *lib = getenv("FD_BLAS_LIB");
     const char *what = argc > 1 ? argv[1] : "all";
-    if (!lib) { fprintf(stderr, "FD_BLAS_LIB not set\n"); return 2; }
-    void *h = dlopen(lib, RTLD_NOW);
-    if (!h) { fprintf(stderr, "%s\n", dlerror()); return 2; }
-    p_sgemm = (sgemm_fn)dlsym(h, "scipy_sgemm_");
+    void *h = fm_blas_open();
+    if (!h) return 2;
     p_sasum = (sasum_fn)dlsym(h, "scipy_sasum_");
     p_saxpy = (saxpy_fn)dlsym(h, "scipy_saxpy_");
-    if (!p_sgemm || !p_sasum || !p_saxpy) { fprintf(stderr, "symbols missing\n"); return 2; }
+    if (!p_sasum || !p_saxpy) { fprintf(stderr, "symbols missing\n"); return 2; }
     use_mk = getenv("FD_MK") && atoi(getenv("FD_MK"));
     if (getenv("FD_BLOCKS")) BLOCKS = atoi(getenv("FD_BLOCKS"));
     /* the hand loops' range: FD_BLAS_MIN_PARAMS / FD_BLAS_MIN_WORK (dense.pyx's rule) */

@@ -48,13 +48,6 @@ void prof_set_isa(int isa);
 
 #include "fm_timing.h"
 
-static float *fbuf(ptrdiff_t n)
-{
-    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64);
-    for (ptrdiff_t i = 0; i < n; i++) p[i] = (float)((rand() / (double)RAND_MAX) - 0.5);
-    return p;
-}
-
 #define L 3
 static const ptrdiff_t SIZES[L + 1] = {64, 64, 64, 10};
 static const int ACT[L] = {FD_ACT_RELU, FD_ACT_RELU, FD_ACT_LINEAR};

@@ -17,17 +17,18 @@
  *         default and with FD_POOL_SPIN=40000, MODE 3 and 4).
  * Median of 31 blocks of 200 updates, after 50 untimed; buffers 64-byte aligned.
  *
- * Found (2026-12-06, 19:47, 2-core AMD EPYC Zen 4 VM, quiet; three rounds of the modes in
- * turn, µs per update): w=512 batch 32: one thread 620, 535, 522; split 412, 410, 365;
- * OpenBLAS 434, 674, 395; pool 457, 455, 371; pool spinning 378, 386, 400. Batch 64: one
- * thread 1,105, 1,279, 1,229; split 748, 769, 1,160; OpenBLAS 656, 667, 933. The split
- * runs the kernels 1.3–1.5× faster than one thread, but at best about 8 % under OpenBLAS
- * at batch 32 (and slower at 64), before any of the cost whole fits add to split products
- * (see README, "Where the matrix-product time goes"): not the ≥ 1.3× over JAX's scan
- * that issue 12 asks at w=512, so it was not built into dense.pyx.
+ * Found (2026-12-06, 2-core AMD EPYC Zen 4 VM, quiet; the modes in turn, µs per update):
+ * w=512 batch 32, 19:47, three rounds: one thread 620, 535, 522; split 412, 410, 365;
+ * OpenBLAS 434, 674, 395; pool 457, 455, 371; pool spinning 378, 386, 400. Five more rounds
+ * of split and OpenBLAS, 20:15-20:22: 325/369, 730/413, 410/679, 397/597, 399/424. Split ÷
+ * OpenBLAS: 0.88-0.95 where neither had a slow minute, median 0.90 over the 8 rounds.
+ * Batch 64, three rounds: one thread 1,105, 1,279, 1,229; split 748, 769, 1,160; OpenBLAS
+ * 656, 667, 933. The split runs the kernels 1.3-1.5x faster than one thread but about 10 %
+ * under OpenBLAS at batch 32 (and slower at 64), before any of the cost whole fits add to
+ * split products (see README, "Where the matrix-product time goes"): not the >= 1.3x over
+ * JAX's scan that issue 12 asks at w=512, so it was not built into dense.pyx.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -37,15 +38,8 @@
 #include "fm_kernels.h"
 #include "fd_pool.h"
 #include "fm_timing.h"
-
 #include "fm_blas.h"
 
-static float *fbuf(ptrdiff_t n)
-{
-    float *p = aligned_alloc(64, ((n * sizeof(float) + 63) / 64) * 64 + 64);
-    for (ptrdiff_t i = 0; i < n; i++) p[i] = (float)((rand() / (double)RAND_MAX) - 0.5) * 0.05f;
-    return p;
-}
 static ptrdiff_t N, NI, NO;
 static float *W, *B, *A, *Z, *D, *DA, *DW;
 
@@ -115,10 +109,7 @@ int main(int argc, char **argv)
     if (argc > 4) NCH = atoi(argv[4]);
     NI = NO = atoi(argv[2]); N = atoi(argv[3]);
     fd_isa = FD_ISA_AVX512;
-    void *h = dlopen(getenv("FD_BLAS_LIB"), RTLD_NOW);
-    p_sgemm = (sgemm_fn)dlsym(h, "scipy_sgemm_");
-    if (!p_sgemm) p_sgemm = (sgemm_fn)dlsym(h, "sgemm_");
-    if (!p_sgemm) { fprintf(stderr, "no sgemm\n"); return 1; }
+    if (!fm_blas_open()) return 2;
     cpu_set_t s; CPU_ZERO(&s); CPU_SET(0, &s);
     if (mode == 1) pthread_setaffinity_np(pthread_self(), sizeof s, &s);
     W = fbuf(NI * NO); B = fbuf(NO); A = fbuf(NI * N); Z = fbuf(NO * N); D = fbuf(NO * N);
@@ -136,7 +127,8 @@ int main(int argc, char **argv)
     }
     qsort(med, BLOCKS, sizeof(double), cmp_d);
     double flop = 6.0 * N * NI * NO;
-    printf("mode %d w=%ld n=%ld: %.1f us/update (%.0f GFLOP/s)  q1 %.1f q3 %.1f\n", mode, (long)NI,
+    printf("mode %d%s w=%ld n=%ld: %.1f us/update (%.0f GFLOP/s)  q1 %.1f q3 %.1f\n", mode,
+           mode == 3 && FD_POOL_SPIN > 64 ? " (long spin)" : "", (long)NI,
            (long)N, med[BLOCKS / 2] * 1e6, flop / med[BLOCKS / 2] * 1e-9, med[BLOCKS / 4] * 1e6,
            med[3 * BLOCKS / 4] * 1e6);
     if (mode == 1) { atomic_store(&job_seq, -1); pthread_join(t, NULL); }
